@@ -1,0 +1,1 @@
+"""Adapters at the edge: OCPP, Modbus, MQTT, storage, cloud, zeroconf."""

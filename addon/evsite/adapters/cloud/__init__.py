@@ -1,0 +1,1 @@
+"""Cloud sync client and reference server."""

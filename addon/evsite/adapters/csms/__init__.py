@@ -1,0 +1,1 @@
+"""OCPP central system (named so as not to shadow the ``ocpp`` package)."""

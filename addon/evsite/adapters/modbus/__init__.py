@@ -1,0 +1,1 @@
+"""Modbus meters: reader and pure register maps."""

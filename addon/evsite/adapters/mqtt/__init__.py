@@ -1,0 +1,1 @@
+"""MQTT publisher, commands and Home Assistant discovery."""

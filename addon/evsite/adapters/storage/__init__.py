@@ -1,0 +1,1 @@
+"""SQLite storage: connection owner, migrations, repositories."""

@@ -1,0 +1,1 @@
+"""Site configuration: schemas, validation, typed models, defaults."""

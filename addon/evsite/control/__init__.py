@@ -1,0 +1,1 @@
+"""Async orchestration: snapshots state, calls core, dispatches commands."""

@@ -1,0 +1,1 @@
+"""Pure, synchronous domain logic: no I/O, no clock reads, no logging."""

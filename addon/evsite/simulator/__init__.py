@@ -1,0 +1,1 @@
+"""OCPP charger simulator for the demo, tests and benchmarks."""

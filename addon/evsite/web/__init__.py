@@ -1,0 +1,1 @@
+"""aiohttp web application: REST API, OpenAPI, auth."""
