@@ -17,9 +17,9 @@ METER_STALE_AFTER_S = 3.0
 
 CURRENCY = "USD"
 
-WEB_HOST = "0.0.0.0"  # noqa: S104 - the add-on must be reachable from the LAN.
+WEB_HOST = "0.0.0.0"  # The add-on must be reachable from the LAN.
 WEB_PORT = 8099
-OCPP_HOST = "0.0.0.0"  # noqa: S104
+OCPP_HOST = "0.0.0.0"
 OCPP_PORT = 9000
 HEARTBEAT_INTERVAL_S = 300
 MQTT_PORT = 1883

@@ -124,7 +124,7 @@ class EventBus:
     def publish(self, event: Event) -> None:
         """Deliver ``event`` without blocking; a failing listener is logged."""
         for sub in list(self._subscriptions):
-            sub._offer(event)  # noqa: SLF001 - the bus owns its subscriptions
+            sub._offer(event)
         for listener in list(self._listeners):
             try:
                 listener(event)

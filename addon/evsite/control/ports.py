@@ -89,7 +89,7 @@ class ChargerCommands(Protocol):
         ...
 
     def supports(self, charger_id: str, feature: str) -> bool:
-        """Feature profile support: ``reservation``, ``local_auth_list``, ``smart_charging``."""
+        """Support for ``reservation``, ``local_auth_list`` or ``smart_charging``."""
         ...
 
     async def set_limit(
