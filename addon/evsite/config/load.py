@@ -43,10 +43,11 @@ def schema_problems(err: vol.Invalid) -> list[Problem]:
     problems = []
     for error in errors:
         message = error.error_message or str(error.msg)
+        name = f" '{error.path[-1]}'" if error.path else ""
         if message == "extra keys not allowed":
-            message = "unknown field"
+            message = f"unknown field{name}"
         elif message == "required key not provided":
-            message = "required"
+            message = f"required field{name} is missing"
         problems.append(Problem(format_path(error.path), message))
     return sorted(problems, key=lambda p: p.path)
 

@@ -58,7 +58,10 @@ def _tree_errors(config: SiteConfig) -> Iterator[Problem]:
             yield Problem(f"panels[{index}].parent", f"unknown panel '{panel.parent}'")
             continue
         if panel.parent == panel.id:
-            yield Problem(f"panels[{index}].parent", "a panel cannot be its own parent")
+            yield Problem(
+                f"panels[{index}].parent",
+                f"panel '{panel.id}' cannot be its own parent",
+            )
             reported.add(panel.id)
             continue
         cycle = find_cycle(parents, panel.id)
@@ -320,6 +323,14 @@ def _misc_errors(config: SiteConfig) -> Iterator[Problem]:
 
 def _warnings(config: SiteConfig, tree: PanelTree) -> Iterator[Problem]:
     for index, panel in enumerate(config.panels):
+        meter = panel.meter
+        if meter and meter.kind is MeterKind.MQTT and not config.service.mqtt.enabled:
+            # Not an error: the add-on may get the broker from its own options.
+            yield Problem(
+                f"panels[{index}].meter.kind",
+                f"MQTT meter on panel '{panel.id}' but no mqtt section in this "
+                "file; without a broker the meter stays stale",
+            )
         if panel.parent is not None:
             parent = tree.panels[panel.parent]
             if panel.breaker_a > parent.breaker_a:
