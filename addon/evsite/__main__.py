@@ -1,0 +1,7 @@
+"""``python -m evsite``."""
+
+import sys
+
+from evsite.cli import main
+
+sys.exit(main())
