@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import aiosqlite
 import pytest
@@ -20,6 +21,12 @@ def _user_version(path: Path) -> int:
         return int(conn.execute("PRAGMA user_version").fetchone()[0])
 
 
+async def _pragma(db: Database, name: str) -> Any:
+    row = await db.fetchone(f"PRAGMA {name}")
+    assert row is not None
+    return row[0]
+
+
 def test_packaged_migrations_are_found_in_order() -> None:
     migrations = load_migrations()
     numbers = [m.number for m in migrations]
@@ -34,14 +41,14 @@ async def test_open_applies_migrations_and_sets_pragmas(tmp_path: Path) -> None:
     db = await Database.open(path)
     try:
         latest = load_migrations()[-1].number
-        assert (await db.fetchone("PRAGMA user_version"))[0] == latest  # type: ignore[index]
+        assert await _pragma(db, "user_version") == latest
         applied = [
             r[0] for r in await db.fetchall("SELECT number FROM schema_migrations")
         ]
         assert applied == [m.number for m in load_migrations()]
-        assert (await db.fetchone("PRAGMA journal_mode"))[0] == "wal"  # type: ignore[index]
-        assert (await db.fetchone("PRAGMA synchronous"))[0] == 2  # FULL  # type: ignore[index]
-        assert (await db.fetchone("PRAGMA foreign_keys"))[0] == 1  # type: ignore[index]
+        assert await _pragma(db, "journal_mode") == "wal"
+        assert await _pragma(db, "synchronous") == 2  # FULL
+        assert await _pragma(db, "foreign_keys") == 1
         tables = {r[0] for r in await db.fetchall("SELECT name FROM sqlite_master")}
         assert {
             "site",
