@@ -1,0 +1,179 @@
+"""allocate(snapshot) -> Allocation: every connector's limit and reason (SPEC §2.1).
+
+One pass over the whole tree, per phase:
+  1. Capacity per panel phase (:mod:`evsite.core.capacity`): limit in force,
+     minus unmetered load on metered panels, minus shedding.
+  2. Chargers that evsite cannot steer reserve current in every ancestor:
+     offline ones their offline allocation (``offline_reserved``), ones that
+     reject profiles their full limit (``uncontrollable``).
+  3. Every other connector either gets 0 A with a reason (``not_charging``,
+     ``maintenance``, ``scope_closed``, ``delayed``, or an upper bound below the
+     minimum) or competes: upper bound = min(EV max, charger limit; below a
+     stale meter also its previous limit and the charger's offline allocation),
+     floor = charger or site minimum current (rounded up to 0.1 A).
+  4. Admission (:mod:`evsite.core.rotation`): in priority order, then rotation
+     order, each competitor is admitted at its floor where it fits everywhere;
+     the others pause (``min_current_rotation``).
+  5. Weighted max-min water-filling (:mod:`evsite.core.waterfill`), priority
+     class by class (higher first, lower classes keep their floors), over all
+     panel phases and shared charger circuits at once.
+  6. Limits are rounded down to 0.1 A (OCPP allows one decimal; down so no
+     panel phase is exceeded); the reason names what froze each connector.
+
+Invariant (property-tested): per panel phase, Σ limits beneath + reserved ≤
+available, unless the reservations alone exceed it (then every controlled
+connector beneath gets 0 A). Complexity: O((N·k + R) log(N·k + R)) per
+priority class with N connectors, k = phases × (depth + 1), R panel phases.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from evsite.config.models import Phase
+from evsite.core.allocation_model import (
+    Allocation,
+    ConnectorKey,
+    ConnectorLimit,
+    PanelAllocation,
+    Reason,
+    RotationState,
+    Snapshot,
+)
+from evsite.core.flowbuild import FlowBuilder, floor_step
+from evsite.core.rotation import admission_order, next_rotation
+from evsite.core.waterfill import CAPPED, EPS, admit, fill
+
+__all__ = ["Allocation", "Reason", "Snapshot", "allocate", "floor_step"]
+
+
+def allocate(snapshot: Snapshot) -> Allocation:
+    """Compute every connector's limit for the site at ``snapshot.now``.
+
+    Args:
+        snapshot: tree, settings, demands, charger states, measurements, shed
+            state, schedule, offline allocations and the previous allocation.
+
+    Returns:
+        Limits with reasons, per-panel figures and the new rotation state.
+
+    Raises:
+        ValueError: ``snapshot.now`` is naive.
+    """
+    now = snapshot.now
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("snapshot.now must be a timezone-aware datetime")
+    build = FlowBuilder(snapshot)
+    for charger in snapshot.tree.chargers.values():
+        build.add_charger(charger)
+    flows = build.flows
+    initial_room = [max(0.0, r) for r in build.room]
+    room = list(initial_room)
+    rotation = snapshot.previous.rotation if snapshot.previous else RotationState()
+    order = admission_order(
+        flows.candidates, rotation, now, snapshot.energy.rotation_minutes
+    )
+    admitted, blocked = admit(order, flows.resources, flows.floors, room)
+    rates, binding = _fill_by_class(build, admitted, room)
+    limits = dict(build.fixed)
+    for i, key in enumerate(flows.keys):
+        limits[key] = _limit(
+            build,
+            i,
+            rates=rates,
+            binding=binding,
+            blocked=blocked,
+            initial_room=initial_room,
+        )
+    return Allocation(
+        computed_at=now,
+        connectors=limits,
+        panels=_panels(build, limits, admitted),
+        rotation=next_rotation(flows.candidates, admitted, rotation, now),
+    )
+
+
+def _fill_by_class(
+    build: FlowBuilder, admitted: list[int], room: list[float]
+) -> tuple[dict[int, float], dict[int, int]]:
+    """Water-fill priority classes, highest first; lower classes keep their floors."""
+    flows = build.flows
+    classes: dict[int, list[int]] = defaultdict(list)
+    for i in admitted:
+        classes[flows.candidates[i].priority].append(i)
+    rates: dict[int, float] = {}
+    binding: dict[int, int] = {}
+    for priority in sorted(classes, reverse=True):
+        members = classes[priority]
+        for i in members:  # the class's own floors go back into the pool
+            for r in flows.resources[i]:
+                room[r] += flows.floors[i]
+        got, why = fill(members, flows, room)
+        rates.update(got)
+        binding.update(why)
+    return rates, binding
+
+
+def _limit(
+    build: FlowBuilder,
+    i: int,
+    *,
+    rates: dict[int, float],
+    binding: dict[int, int],
+    blocked: dict[int, int],
+    initial_room: list[float],
+) -> ConnectorLimit:
+    """The rounded limit of competing connector ``i`` and its reason."""
+    flows = build.flows
+    charger_id, connector_id = flows.keys[i]
+    phases = flows.phases[i]
+    if i in blocked:
+        r = blocked[i]
+        if initial_room[r] >= flows.floors[i] - EPS:
+            return ConnectorLimit(
+                charger_id, connector_id, 0.0, Reason.MIN_CURRENT_ROTATION, None, phases
+            )
+        reason, panel_id = build.res_reason[r]
+        return ConnectorLimit(charger_id, connector_id, 0.0, reason, panel_id, phases)
+    limit = max(flows.floors[i], floor_step(rates[i]))
+    r = binding[i]
+    if r == CAPPED:
+        reason, panel_id = flows.upper_reason[i], None
+    else:
+        reason, panel_id = build.res_reason[r]
+        # A shared circuit: less than the charger limit is a fair share.
+        shared = r >= build.n_panel_res and reason is Reason.CHARGER_MAX
+        if shared and limit < build.charger_cap[r] - EPS:
+            reason = Reason.FAIR_SHARE
+    return ConnectorLimit(charger_id, connector_id, limit, reason, panel_id, phases)
+
+
+def _panels(
+    build: FlowBuilder, limits: dict[ConnectorKey, ConnectorLimit], admitted: list[int]
+) -> dict[str, PanelAllocation]:
+    """Per-panel, per-phase capacity, available, allocated, reserved and measured."""
+    allocated = [0.0] * build.n_panel_res
+    flows = build.flows
+    for i in admitted:
+        amps = limits[flows.keys[i]].limit_a
+        for r in flows.resources[i]:
+            if r < build.n_panel_res:
+                allocated[r] += amps
+    result: dict[str, PanelAllocation] = {}
+    for pid, cap in build.caps.items():
+        index = build.index[pid]
+        result[pid] = PanelAllocation(
+            panel_id=pid,
+            capacity_a=dict.fromkeys(cap.phases, cap.capacity_a),
+            available_a=dict(cap.available_a),
+            allocated_a=_per_phase(index, allocated),
+            reserved_a=_per_phase(index, build.reserved),
+            measured_a=cap.measured_a,
+            stale=cap.stale,
+            shed=cap.shed,
+        )
+    return result
+
+
+def _per_phase(index: dict[Phase, int], values: list[float]) -> dict[Phase, float]:
+    return {ph: round(values[r], 3) for ph, r in index.items()}

@@ -1,0 +1,116 @@
+"""Per-panel, per-phase capacity left for EV charging at one instant (SPEC §2.1-2.2).
+
+``capacity`` is the limit in force: breaker × continuous factor, lowered by a
+scheduled limit. ``available`` is what EVs may use: for a metered panel with a
+fresh sample, ``capacity − (measured − evsite's controlled load)`` (the
+unmetered rest never counts negative); then a shed margin while a meter shed
+is active, then an external shed level. A metered panel whose sample is
+missing or older than its meter's ``stale_after_s`` is *stale*: its unmetered
+load is unknown, so the allocator freezes everything beneath it (no increase,
+offline allocations at most) instead of trusting a number.
+
+Public API:
+    is_stale(panel, measurement, now) -> bool
+    panel_capacities(snapshot) -> dict[str, PanelCapacity]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from evsite.config.models import Panel, Phase
+from evsite.core.allocation_model import PanelMeasurement, Snapshot
+
+
+@dataclass(frozen=True, slots=True)
+class PanelCapacity:
+    """Capacity figures of one panel."""
+
+    panel_id: str
+    phases: tuple[Phase, ...]
+    capacity_a: float  # per phase, limit in force
+    available_a: Mapping[Phase, float]
+    measured_a: Mapping[Phase, float] | None
+    stale: bool
+    shed: bool  # shedding lowered ``available_a``
+
+
+def is_stale(panel: Panel, measurement: PanelMeasurement | None, now: datetime) -> bool:
+    """Whether a metered panel lacks a fresh sample at ``now``.
+
+    Args:
+        panel: the panel (an unmetered panel is never stale).
+        measurement: its latest sample, if any.
+        now: an aware datetime.
+
+    Returns:
+        True when metered and the sample is missing, future-dated beyond the
+        timeout (clock jump), older than ``stale_after_s`` or lacks a phase.
+    """
+    if panel.meter is None:
+        return False
+    if measurement is None:
+        return True
+    age = (now - measurement.sampled_at).total_seconds()
+    return abs(age) > panel.meter.stale_after_s
+
+
+def _missing_phase(phases: tuple[Phase, ...], m: PanelMeasurement) -> bool:
+    return any(ph not in m.amps for ph in phases)
+
+
+def panel_capacities(snapshot: Snapshot) -> dict[str, PanelCapacity]:
+    """Capacity figures of every panel of the snapshot's tree.
+
+    Args:
+        snapshot: the allocation snapshot.
+
+    Returns:
+        panel id -> :class:`PanelCapacity`.
+    """
+    tree = snapshot.tree
+    hysteresis = snapshot.energy.shed_restore_hysteresis_a
+    ext = snapshot.external_shed
+    ext_panel = None if ext is None else (ext.panel_id or tree.root_id)
+    result: dict[str, PanelCapacity] = {}
+    for pid, panel in tree.panels.items():
+        phases = tree.panel_phases(pid)
+        limit = panel.capacity_a
+        scheduled = snapshot.scheduled_limits_a.get(pid)
+        if scheduled is not None:
+            limit = min(limit, scheduled)
+        measurement = snapshot.measurements.get(pid)
+        stale = is_stale(panel, measurement, snapshot.now)
+        if (
+            measurement is not None
+            and not stale
+            and _missing_phase(phases, measurement)
+        ):
+            stale = True
+        shed_state = snapshot.shedding.get(pid)
+        meter_shed = shed_state is not None and shed_state.active
+        available: dict[Phase, float] = {}
+        for ph in phases:
+            value = limit
+            if measurement is not None and not stale:
+                background = measurement.amps[ph] - measurement.controlled_a.get(
+                    ph, 0.0
+                )
+                value -= max(0.0, background)
+            if meter_shed:
+                value -= hysteresis
+            if ext is not None and ext_panel == pid:
+                value = ext.apply(max(0.0, value))
+            available[ph] = max(0.0, value)
+        result[pid] = PanelCapacity(
+            panel_id=pid,
+            phases=phases,
+            capacity_a=limit,
+            available_a=available,
+            measured_a=None if measurement is None else dict(measurement.amps),
+            stale=stale,
+            shed=meter_shed or (ext is not None and ext_panel == pid),
+        )
+    return result

@@ -1,0 +1,181 @@
+"""Weighted max-min fair water-filling with per-flow floors over shared resources.
+
+The numeric engine of the allocator (SPEC §2.1), free of any domain type.
+Flows are indexed 0..N-1, resources 0..R-1. A flow uses each resource in its
+list once per occurrence (a flow listed twice on a resource counts double).
+
+Progressive filling: one level ``λ`` rises; an active flow's rate is
+``weight × λ``; a flow with a floor sits at its floor until ``weight × λ``
+reaches it; a flow freezes when it reaches its upper bound or when a resource
+it uses saturates. Events come off a heap; a resource's saturation level only
+falls when a waiting flow activates (it is re-pushed then) and otherwise only
+rises (stale heap entries are re-checked lazily). Each flow freezes once, so a
+fill costs O((N·k + R) log(N·k + R)) for k resources per flow — the tree depth
+times the phases a flow uses, plus its charger circuit.
+
+Public API:
+    admit(order, resources, floors, room) -> tuple[list[int], dict[int, int]]
+    FlowTable(resources, weights, floors, uppers)
+    fill(members, flows, room) -> tuple[dict[int, float], dict[int, int]]
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+EPS = 1e-9
+CAPPED = -1  # binding marker: the flow reached its own upper bound
+
+_WAIT, _ACTIVE, _FROZEN = 1, 2, 3
+_EV_ACTIVATE, _EV_CAP, _EV_SATURATE = 0, 1, 2
+
+
+def admit(
+    order: Sequence[int],
+    resources: Sequence[Sequence[int]],
+    floors: Sequence[float],
+    room: list[float],
+) -> tuple[list[int], dict[int, int]]:
+    """Admit flows at their floor greedily in ``order`` where they fit.
+
+    Args:
+        order: flow indices, most deserving first.
+        resources: per flow, the resources it uses.
+        floors: per flow, the amount it needs to be admitted.
+        room: per resource, what is free; reduced in place by admitted floors.
+
+    Returns:
+        The admitted flows (in order) and, for each refused flow, the resource
+        that had no room.
+    """
+    admitted: list[int] = []
+    blocked: dict[int, int] = {}
+    for i in order:
+        need = floors[i]
+        used: list[int] = []
+        for r in resources[i]:
+            if room[r] < need - EPS:
+                blocked[i] = r
+                break
+            room[r] -= need
+            used.append(r)
+        if i in blocked:
+            for r in used:  # undo a partial reservation
+                room[r] += need
+        else:
+            admitted.append(i)
+    return admitted, blocked
+
+
+@dataclass(slots=True)
+class FlowTable:
+    """Flows as parallel lists, indexed by flow."""
+
+    resources: list[list[int]] = field(default_factory=list)  # resources used
+    weights: list[float] = field(default_factory=list)  # > 0: rates grow in proportion
+    floors: list[float] = field(default_factory=list)  # admitted at; ≤ upper
+    uppers: list[float] = field(default_factory=list)  # finite upper bound
+
+
+def fill(
+    members: Sequence[int], flows: FlowTable, room: list[float]
+) -> tuple[dict[int, float], dict[int, int]]:
+    """Water-fill ``members`` into ``room``; every member gets at least its floor.
+
+    Args:
+        members: the flows to fill (their floors must fit in ``room``).
+        flows: the flow table.
+        room: per resource, free capacity; reduced in place by the result.
+
+    Returns:
+        ``(rates, binding)``: per member its rate and what froze it (a
+        resource index, or :data:`CAPPED` for its own upper bound).
+    """
+    resources, weights, floors = flows.resources, flows.weights, flows.floors
+    n_res = len(room)
+    load_w = [0.0] * n_res
+    users: list[list[int]] = [[] for _ in range(n_res)]
+    state: dict[int, int] = {}
+    heap: list[tuple[float, int, int]] = []
+    for i in members:
+        res, w, floor = resources[i], weights[i], floors[i]
+        for r in res:
+            users[r].append(i)
+        if floor > 0:
+            for r in res:
+                room[r] -= floor
+            state[i] = _WAIT
+            heap.append((floor / w, _EV_ACTIVATE, i))
+        else:
+            state[i] = _ACTIVE
+            for r in res:
+                load_w[r] += w
+        heap.append((flows.uppers[i] / w, _EV_CAP, i))
+    for r in range(n_res):
+        if load_w[r] > 0:
+            heap.append((room[r] / load_w[r], _EV_SATURATE, r))
+    heapq.heapify(heap)
+    return _run(heap, users=users, state=state, flows=flows, room=room, load_w=load_w)
+
+
+def _run(
+    heap: list[tuple[float, int, int]],
+    *,
+    users: list[list[int]],
+    state: dict[int, int],
+    flows: FlowTable,
+    room: list[float],
+    load_w: list[float],
+) -> tuple[dict[int, float], dict[int, int]]:
+    """Process fill events in level order until every member is frozen."""
+    resources, weights, floors = flows.resources, flows.weights, flows.floors
+    rates: dict[int, float] = {}
+    binding: dict[int, int] = {}
+    saturated = [False] * len(room)
+    level = 0.0
+    push, pop = heapq.heappush, heapq.heappop
+    while heap:
+        t, kind, idx = pop(heap)
+        level = max(level, t)
+        if kind == _EV_SATURATE:
+            if saturated[idx] or load_w[idx] <= EPS:
+                continue
+            now_t = room[idx] / load_w[idx]
+            if now_t > t + EPS * (1.0 + t):
+                push(heap, (now_t, _EV_SATURATE, idx))  # it rose: look again later
+                continue
+            saturated[idx] = True
+            for i in users[idx]:
+                st = state[i]
+                if st == _FROZEN:
+                    continue
+                if st == _ACTIVE:  # its floor was not in room: take its rate out
+                    w = weights[i]
+                    rate = w * level
+                    for r in resources[i]:
+                        room[r] -= rate
+                        load_w[r] -= w
+                else:
+                    rate = floors[i]
+                rates[i], binding[i] = rate, idx
+                state[i] = _FROZEN
+        elif kind == _EV_ACTIVATE:
+            if state[idx] != _WAIT:
+                continue
+            state[idx] = _ACTIVE
+            w, floor = weights[idx], floors[idx]
+            for r in resources[idx]:
+                room[r] += floor
+                load_w[r] += w
+                if not saturated[r]:
+                    push(heap, (max(level, room[r] / load_w[r]), _EV_SATURATE, r))
+        elif state[idx] == _ACTIVE:  # _EV_CAP of a flow still rising
+            upper, w = flows.uppers[idx], weights[idx]
+            for r in resources[idx]:
+                room[r] -= upper
+                load_w[r] -= w
+            rates[idx], binding[idx] = upper, CAPPED
+            state[idx] = _FROZEN
+    return rates, binding
