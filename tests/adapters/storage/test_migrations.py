@@ -168,3 +168,38 @@ async def test_open_of_a_non_database_file_is_a_storage_error(tmp_path: Path) ->
     path.write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(StorageError, match="cannot open database"):
         await Database.open(path)
+
+
+async def test_migration_may_rebuild_tables_but_not_leave_dangling_keys(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "evsite.db"
+    base = Migration(
+        1,
+        "base",
+        "CREATE TABLE parent (id TEXT PRIMARY KEY);\n"
+        "CREATE TABLE child (id TEXT, parent TEXT REFERENCES parent (id));\n"
+        "INSERT INTO parent VALUES ('p');\nINSERT INTO child VALUES ('c', 'p');",
+    )
+    # The "12 steps" table rebuild: only possible with foreign keys off.
+    rebuild = Migration(
+        2,
+        "rebuild",
+        "CREATE TABLE parent_new (id TEXT PRIMARY KEY, name TEXT DEFAULT '');\n"
+        "INSERT INTO parent_new (id) SELECT id FROM parent;\n"
+        "DROP TABLE parent;\nALTER TABLE parent_new RENAME TO parent;",
+    )
+    dangling = Migration(3, "dangling", "DELETE FROM parent;")
+    async with aiosqlite.connect(path, isolation_level=None) as conn:
+        await conn.execute("PRAGMA foreign_keys = ON")
+        assert await apply_migrations(conn, [base, rebuild]) == 2
+        with pytest.raises(
+            StorageError, match="0003_dangling failed: CHECK constraint"
+        ):
+            await apply_migrations(conn, [base, rebuild, dangling])
+        assert [
+            tuple(r) for r in await conn.execute_fetchall("SELECT * FROM parent")
+        ] == [("p", "")]
+        fk = await conn.execute_fetchall("PRAGMA foreign_keys")
+        assert [r[0] for r in fk] == [1]
+    assert _user_version(path) == 2

@@ -18,6 +18,13 @@ from evsite.errors import StorageError
 
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _PACKAGE = "evsite.adapters.storage"
+# Fails the migration's transaction if it left a dangling foreign key.
+_FK_GUARD = (
+    "CREATE TEMP TABLE IF NOT EXISTS fk_guard (violations INTEGER"
+    " CONSTRAINT foreign_keys_left_dangling CHECK (violations = 0));\n"
+    "INSERT INTO temp.fk_guard SELECT count(*) FROM pragma_foreign_key_check;\n"
+    "DELETE FROM temp.fk_guard;\n"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,12 +89,20 @@ async def apply_migrations(
             f"database has migrations {sorted(unknown)} this evsite does not know; "
             "upgrade evsite or use another data directory"
         )
-    for migration in known:
-        if migration.number not in applied:
+    pending = [m for m in known if m.number not in applied]
+    if not pending:
+        return version
+    # Foreign keys off while migrating, so a migration may rebuild a table
+    # (sqlite.org/lang_altertable.html, "12 steps"); _FK_GUARD checks them.
+    await conn.execute("PRAGMA foreign_keys = OFF")
+    try:
+        for migration in pending:
             # A number below user_version appears when migrations were added
             # out of order during development; apply it all the same.
-            await _apply(conn, migration, max(version, migration.number))
             version = max(version, migration.number)
+            await _apply(conn, migration, version)
+    finally:
+        await conn.execute("PRAGMA foreign_keys = ON")
     return version
 
 
@@ -127,6 +142,7 @@ async def _apply(
         "INSERT INTO schema_migrations (number, name) "
         f"VALUES ({migration.number}, '{migration.name}');\n"
         f"PRAGMA user_version = {int(version)};\n"
+        f"{_FK_GUARD}"
         "COMMIT;\n"
     )
     try:
