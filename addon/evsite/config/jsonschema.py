@@ -8,7 +8,9 @@ in ``evsite check-config``.
 
 from __future__ import annotations
 
+import json
 import re
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -80,6 +82,8 @@ class _Walker:
             (vol.All, self._all),
             (vol.In, lambda i: {"enum": list(i.container)}),
             (vol.Match, self._match),
+            (vol.Length, self._length),
+            (vol.Range, self._range),
         )
 
     def _mapping(self, node: Mapping[Any, Any]) -> dict[str, Any]:
@@ -118,6 +122,25 @@ class _Walker:
         regex = node.pattern
         text = regex.pattern if isinstance(regex, re.Pattern) else str(regex)
         return {"type": "string", "pattern": text}
+
+    @staticmethod
+    def _length(node: vol.Length) -> dict[str, Any]:
+        # Length checks strings and lists alike; JSON Schema splits the two.
+        result: dict[str, Any] = {}
+        if node.min is not None:
+            result |= {"minLength": node.min, "minItems": node.min}
+        if node.max is not None:
+            result |= {"maxLength": node.max, "maxItems": node.max}
+        return result
+
+    @staticmethod
+    def _range(node: vol.Range) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        if node.min is not None:
+            result["minimum" if node.min_included else "exclusiveMinimum"] = node.min
+        if node.max is not None:
+            result["maximum" if node.max_included else "exclusiveMaximum"] = node.max
+        return result
 
     @staticmethod
     def _scalar(node: Any) -> dict[str, Any]:
@@ -173,3 +196,13 @@ def site_json_schema() -> dict[str, Any]:
         ),
         **result,
     }
+
+
+def render() -> str:
+    """The schema as committed in ``panel_config/schema.json``."""
+    return json.dumps(site_json_schema(), indent=2) + "\n"
+
+
+# Regenerate: python -m evsite.config.jsonschema > panel_config/schema.json
+if __name__ == "__main__":
+    sys.stdout.write(render())

@@ -266,7 +266,10 @@ def _charger_scope_errors(
         )
     if charger.just_charge:
         if charger.scope is Scope.PUBLIC:
-            yield Problem(f"{path}.just_charge", "Just Charge is refused on public")
+            yield Problem(
+                f"{path}.just_charge",
+                "Just Charge is refused on a 'public' charger (SPEC §3)",
+            )
         elif not config.site.just_charge_allowed:
             yield Problem(
                 f"{path}.just_charge",

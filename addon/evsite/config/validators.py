@@ -47,7 +47,7 @@ def _show(value: Any) -> str:
 @with_json_schema({"type": "string", "pattern": ID_PATTERN.pattern})
 def entity_id(value: Any) -> str:
     """An id: 1-48 letters, digits, ``. _ : -``, starting with a letter or digit."""
-    if not isinstance(value, str) or not ID_PATTERN.match(value):
+    if not isinstance(value, str) or not ID_PATTERN.fullmatch(value):
         raise vol.Invalid(
             f"invalid id {_show(value)}: use 1-48 letters, digits, '.', '_', ':' "
             "or '-', starting with a letter or digit"
@@ -98,7 +98,7 @@ def clock_time(value: Any) -> str:
         )
     if value == "24:00":
         return "24:00"
-    match = TIME_PATTERN.match(value) if isinstance(value, str) else None
+    match = TIME_PATTERN.fullmatch(value) if isinstance(value, str) else None
     if match is None:
         raise vol.Invalid(f"expected a time HH:MM, got {_show(value)}")
     return f"{int(match.group(1)):02d}:{match.group(2)!s}"
@@ -116,7 +116,9 @@ def amps(minimum: float = 0.0, maximum: float = 10_000.0) -> Callable[[Any], flo
         if not _is_number(value):
             raise vol.Invalid(f"expected a number of amps, got {_show(value)}")
         if not minimum <= float(value) <= maximum:  # NaN fails this too.
-            raise vol.Invalid(f"{value} A is outside {minimum:g}-{maximum:g} A")
+            raise vol.Invalid(
+                f"must be between {minimum:g} and {maximum:g} A, got {value}"
+            )
         return float(value)
 
     return validate
@@ -130,7 +132,9 @@ def number(minimum: float, maximum: float) -> Callable[[Any], float]:
         if not _is_number(value):
             raise vol.Invalid(f"expected a number, got {_show(value)}")
         if not minimum <= float(value) <= maximum:
-            raise vol.Invalid(f"{value} is outside {minimum:g}-{maximum:g}")
+            raise vol.Invalid(
+                f"must be between {minimum:g} and {maximum:g}, got {value}"
+            )
         return float(value)
 
     return validate
@@ -144,7 +148,7 @@ def integer(minimum: int, maximum: int) -> Callable[[Any], int]:
         if isinstance(value, bool) or not isinstance(value, int):
             raise vol.Invalid(f"expected a whole number, got {_show(value)}")
         if not minimum <= value <= maximum:
-            raise vol.Invalid(f"{value} is outside {minimum}-{maximum}")
+            raise vol.Invalid(f"must be between {minimum} and {maximum}, got {value}")
         return value
 
     return validate
@@ -198,7 +202,7 @@ def pattern(regex: str | re.Pattern[str], hint: str) -> Callable[[Any], str]:
 
     @with_json_schema({"type": "string", "pattern": compiled.pattern})
     def validate(value: Any) -> str:
-        if not isinstance(value, str) or not compiled.match(value):
+        if not isinstance(value, str) or not compiled.fullmatch(value):
             raise vol.Invalid(f"{hint}, got {_show(value)}")
         return value
 
