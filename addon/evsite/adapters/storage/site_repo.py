@@ -8,7 +8,6 @@ job, run by the caller before it saves.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Sequence
 from typing import Any
@@ -16,16 +15,14 @@ from typing import Any
 import aiosqlite
 
 from evsite.adapters.storage.db import Database
-from evsite.config.build import (
-    build_charger,
-    build_delay_window,
-    build_panel,
-    build_site,
-    charger_dict,
-    delay_window_dict,
-    energy_dict,
-    panel_dict,
-    site_dict,
+from evsite.adapters.storage.site_rows import (
+    charger_params,
+    config_from_rows,
+    energy_params,
+    group_params,
+    panel_params,
+    site_params,
+    window_params,
 )
 from evsite.config.models import (
     Charger,
@@ -37,7 +34,7 @@ from evsite.config.models import (
     SiteConfig,
 )
 from evsite.core.tree import find_cycle
-from evsite.errors import ConflictError, NotFoundError, StorageError
+from evsite.errors import ConflictError, NotFoundError
 
 # Children before parents: the order a whole-site delete must follow.
 SITE_TABLES = (
@@ -49,13 +46,14 @@ SITE_TABLES = (
     "site",
 )
 _LOAD_SQL = """
-SELECT 'site' AS kind, 0 AS position, data FROM site
-UNION ALL SELECT 'energy', 0, data FROM energy_settings
-UNION ALL SELECT 'panel', position, data FROM panels
-UNION ALL SELECT 'charger', position, data FROM chargers
-UNION ALL SELECT 'group', position, data FROM driver_groups
-UNION ALL SELECT 'window', position, data FROM delay_windows
-ORDER BY kind, position
+SELECT kind, data FROM (
+    SELECT 'site' AS kind, 0 AS position, data FROM site
+    UNION ALL SELECT 'energy', 0, data FROM energy_settings
+    UNION ALL SELECT 'panel', position, data FROM panels
+    UNION ALL SELECT 'charger', position, data FROM chargers
+    UNION ALL SELECT 'group', position, data FROM driver_groups
+    UNION ALL SELECT 'window', position, data FROM delay_windows
+) ORDER BY kind, position
 """
 _SAVE_SITE = (
     "INSERT INTO site (singleton, id, data) VALUES (1, ?, ?) ON CONFLICT (singleton)"
@@ -67,23 +65,15 @@ _SAVE_ENERGY = (
 )
 
 
-def _json(data: dict[str, Any]) -> str:
-    return json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-
-
 def _upsert_sql(table: str, parent: bool) -> str:
     """Insert last, or update in place keeping the row's position."""
-    cols = "id, parent, position, data" if parent else "id, position, data"
-    marks = "?, ?" if parent else "?"
-    update = (
-        "parent = excluded.parent, data = excluded.data"
-        if parent
-        else ("data = excluded.data")
-    )
+    cols = "id, parent, data" if parent else "id, data"
+    marks = "?, ?, ?" if parent else "?, ?"
+    update = "parent = excluded.parent, " if parent else ""
     return (
-        f"INSERT INTO {table} ({cols}) VALUES ({marks},"
-        f" (SELECT coalesce(max(position), -1) + 1 FROM {table}), ?)"
-        f" ON CONFLICT (id) DO UPDATE SET {update}"
+        f"INSERT INTO {table} ({cols}, position) VALUES ({marks},"
+        f" (SELECT coalesce(max(position), -1) + 1 FROM {table}))"
+        f" ON CONFLICT (id) DO UPDATE SET {update}data = excluded.data"
     )
 
 
@@ -112,7 +102,7 @@ class SiteRepository:
         """
         # One statement, so one consistent snapshot of every table.
         rows = await self._db.fetchall(_LOAD_SQL)
-        return _config_from_rows(rows)
+        return config_from_rows((r[0], r[1]) for r in rows)
 
     async def create(self, config: SiteConfig) -> None:
         """Write a whole site into an empty database (atomic).
@@ -144,12 +134,12 @@ class SiteRepository:
     async def save_site(self, site: Site) -> None:
         """Create or update the site row."""
         async with self._db.transaction() as conn:
-            await conn.execute(_SAVE_SITE, (site.id, _json(site_dict(site))))
+            await conn.execute(_SAVE_SITE, site_params(site))
 
     async def save_energy(self, energy: EnergySettings) -> None:
         """Create or update the energy settings."""
         async with self._db.transaction() as conn:
-            await conn.execute(_SAVE_ENERGY, (_json(energy_dict(energy)),))
+            await conn.execute(_SAVE_ENERGY, energy_params(energy))
 
     async def upsert_panel(self, panel: Panel) -> None:
         """Create or update a panel (its position is kept).
@@ -172,7 +162,7 @@ class SiteRepository:
                 )
             await conn.execute(
                 _upsert_sql("panels", parent=True),
-                (panel.id, panel.parent, _json(panel_dict(panel))),
+                panel_params(panel),
             )
 
     async def delete_panel(self, panel_id: str) -> None:
@@ -224,7 +214,7 @@ class SiteRepository:
                     )
             await conn.execute(
                 _upsert_sql("chargers", parent=True),
-                (charger.id, charger.parent, _json(charger_dict(charger))),
+                charger_params(charger),
             )
 
     async def delete_charger(self, charger_id: str) -> None:
@@ -237,10 +227,9 @@ class SiteRepository:
 
     async def upsert_driver_group(self, group: DriverGroup) -> None:
         """Create or update a driver group (its position is kept)."""
-        data = {"id": group.id, "name": group.name, "description": group.description}
         async with self._db.transaction() as conn:
             await conn.execute(
-                _upsert_sql("driver_groups", parent=False), (group.id, _json(data))
+                _upsert_sql("driver_groups", parent=False), group_params(group)
             )
 
     async def delete_driver_group(self, group_id: str) -> None:
@@ -271,7 +260,7 @@ class SiteRepository:
         async with self._db.transaction() as conn:
             await conn.execute(
                 _upsert_sql("delay_windows", parent=False),
-                (window.id, _json(delay_window_dict(window))),
+                window_params(window),
             )
 
     async def delete_delay_window(self, window_id: str) -> None:
@@ -318,57 +307,22 @@ async def _tables_empty(conn: aiosqlite.Connection) -> bool:
 
 async def _write_all(conn: aiosqlite.Connection, config: SiteConfig) -> None:
     """Insert every row of ``config`` into empty tables, positions in file order."""
-    await conn.execute(_SAVE_SITE, (config.site.id, _json(site_dict(config.site))))
-    await conn.execute(_SAVE_ENERGY, (_json(energy_dict(config.energy)),))
+    await conn.execute(_SAVE_SITE, site_params(config.site))
+    await conn.execute(_SAVE_ENERGY, energy_params(config.energy))
     # Foreign keys are deferred, so file order (child before parent) is fine.
     await conn.executemany(
-        "INSERT INTO panels (id, parent, position, data) VALUES (?, ?, ?, ?)",
-        [
-            (p.id, p.parent, i, _json(panel_dict(p)))
-            for i, p in enumerate(config.panels)
-        ],
+        "INSERT INTO panels (id, parent, data, position) VALUES (?, ?, ?, ?)",
+        [(*panel_params(p), i) for i, p in enumerate(config.panels)],
     )
     await conn.executemany(
-        "INSERT INTO chargers (id, parent, position, data) VALUES (?, ?, ?, ?)",
-        [
-            (c.id, c.parent, i, _json(charger_dict(c)))
-            for i, c in enumerate(config.chargers)
-        ],
+        "INSERT INTO chargers (id, parent, data, position) VALUES (?, ?, ?, ?)",
+        [(*charger_params(c), i) for i, c in enumerate(config.chargers)],
     )
     await conn.executemany(
-        "INSERT INTO driver_groups (id, position, data) VALUES (?, ?, ?)",
-        [
-            (g.id, i, _json({"id": g.id, "name": g.name, "description": g.description}))
-            for i, g in enumerate(config.driver_groups)
-        ],
+        "INSERT INTO driver_groups (id, data, position) VALUES (?, ?, ?)",
+        [(*group_params(g), i) for i, g in enumerate(config.driver_groups)],
     )
     await conn.executemany(
-        "INSERT INTO delay_windows (id, position, data) VALUES (?, ?, ?)",
-        [
-            (w.id, i, _json(delay_window_dict(w)))
-            for i, w in enumerate(config.delay_windows)
-        ],
+        "INSERT INTO delay_windows (id, data, position) VALUES (?, ?, ?)",
+        [(*window_params(w), i) for i, w in enumerate(config.delay_windows)],
     )
-
-
-def _config_from_rows(rows: Sequence[sqlite3.Row]) -> SiteConfig | None:
-    """Build the site from ``(kind, position, data)`` rows ordered by position."""
-    by_kind: dict[str, list[dict[str, Any]]] = {}
-    try:
-        for row in rows:
-            by_kind.setdefault(row[0], []).append(json.loads(row[2]))
-        if "site" not in by_kind:
-            return None
-        energy = by_kind.get("energy")
-        return SiteConfig(
-            site=build_site(by_kind["site"][0]),
-            panels=tuple(build_panel(d) for d in by_kind.get("panel", [])),
-            chargers=tuple(build_charger(d) for d in by_kind.get("charger", [])),
-            energy=EnergySettings(**energy[0]) if energy else EnergySettings(),
-            driver_groups=tuple(DriverGroup(**d) for d in by_kind.get("group", [])),
-            delay_windows=tuple(
-                build_delay_window(d) for d in by_kind.get("window", [])
-            ),
-        )
-    except (KeyError, TypeError, ValueError) as err:
-        raise StorageError(f"stored site data is unreadable: {err!r}") from err
