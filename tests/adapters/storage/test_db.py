@@ -167,6 +167,7 @@ async def test_failing_caller_does_not_fail_the_others(pdb: Database) -> None:
     assert len(errors) == 1
     assert isinstance(errors[0], StorageError)
     assert "NOT NULL" in str(errors[0])
+    assert errors[0].__cause__ is not None
     assert results[50] is errors[0]
     # The bad caller is atomic: its valid first statement was not kept either.
     rows = await pdb.fetchall("SELECT n FROM probe ORDER BY n")
@@ -204,8 +205,5 @@ async def test_close_drains_queued_writes(tmp_path: Path) -> None:
         await db.write([(INSERT, (1, "late"))])
     with pytest.raises(StorageError, match="closed"):
         await db.fetchall("SELECT 1")
-    db = await Database.open(path)
-    try:
-        assert await _count(db) == 200
-    finally:
-        await db.close()
+    async with await Database.open(path) as again:
+        assert await _count(again) == 200

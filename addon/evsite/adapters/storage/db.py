@@ -126,6 +126,14 @@ class Database:
         await self._conn.execute("PRAGMA synchronous = FULL")
         await self._conn.execute("PRAGMA foreign_keys = ON")
 
+    async def __aenter__(self) -> Database:
+        """``async with await Database.open(path) as db:`` closes on exit."""
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        """Close the database."""
+        await self.close()
+
     async def close(self) -> None:
         """Commit everything already queued, stop the writer, close the file."""
         if self._closing:
@@ -257,11 +265,11 @@ class Database:
             except Exception as err:  # keep the writer alive; fail this batch
                 _LOGGER.exception("database writer failed")
                 for job in batch:
-                    _fail(job, StorageError(f"write failed: {err}"))
+                    _fail(job, f"write failed: {err}", err)
         while not self._queue.empty():  # close() raced with write(): refuse
             job = self._queue.get_nowait()
             if job is not None:
-                _fail(job, StorageError("the database is closed"))
+                _fail(job, "the database is closed")
 
     async def _commit_batch(self, batch: list[_Job]) -> None:
         """One transaction for the batch; on error, one per caller."""
@@ -286,7 +294,7 @@ class Database:
         try:
             await self._run_in_transaction(job.statements)
         except sqlite3.Error as err:
-            _fail(job, StorageError(f"write failed: {err}"))
+            _fail(job, f"write failed: {err}", err)
             return
         self.stats.batches += 1
         self.stats.jobs += 1
@@ -321,6 +329,9 @@ def _runs(statements: Sequence[Statement]) -> list[tuple[str, list[Sequence[Any]
     return runs
 
 
-def _fail(job: _Job, err: StorageError) -> None:
+def _fail(job: _Job, message: str, cause: BaseException | None = None) -> None:
+    """Fail a caller with a StorageError chained to ``cause``."""
     if not job.future.done():
-        job.future.set_exception(err)
+        error = StorageError(message)
+        error.__cause__ = cause
+        job.future.set_exception(error)
