@@ -16,6 +16,7 @@ from aiohttp import web
 from evsite import __version__
 from evsite.context import Services
 from evsite.errors import StorageError
+from evsite.web import api_site
 from evsite.web.auth import (
     ADMIN_ONLY,
     ANY_ROLE,
@@ -125,7 +126,7 @@ def register(registry: Registry) -> None:
     registry.include(routes)
 
 
-CORE_ROUTE_MODULES: tuple[RouteModule, ...] = (register,)
+CORE_ROUTE_MODULES: tuple[RouteModule, ...] = (register, api_site.register)
 
 
 def create_app(

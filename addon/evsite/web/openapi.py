@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -87,13 +88,22 @@ class _Schemas:
         name = next((n for n, s in NAMED_SCHEMAS.items() if s is node), None)
         converted = self._convert(node)
         if partial:
-            # PATCH: any subset of the fields, each validated as in PUT.
+            # PATCH: any subset of the fields, each validated as in PUT; an
+            # omitted field keeps its value, so defaults do not apply.
             converted.pop("required", None)
+            for prop in converted.get("properties", {}).values():
+                prop.pop("default", None)
             return converted
         if name is None:
             return converted
         self.components.setdefault(name, converted)
         return {"$ref": f"#/components/schemas/{name}"}
+
+    def ensure_referenced(self, doc: Any) -> None:
+        """Add every named config schema ``doc`` refers to but nobody defined."""
+        for name in re.findall(r'"#/components/schemas/([A-Za-z_]+)"', json.dumps(doc)):
+            if name not in self.components and name in NAMED_SCHEMAS:
+                self.body(NAMED_SCHEMAS[name], partial=False)
 
     def _convert(self, node: Any) -> dict[str, Any]:
         try:
@@ -205,6 +215,7 @@ def build_openapi(registry: Registry, title: str = "evsite API") -> dict[str, An
     for route in registry:
         item = paths.setdefault(route.openapi_path, {})
         item[route.method.lower()] = _operation(route, schemas, ids[route.key])
+    schemas.ensure_referenced(paths)
     tags = sorted({route.tag for route in registry})
     return {
         "openapi": OPENAPI_VERSION,
