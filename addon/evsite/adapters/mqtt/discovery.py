@@ -1,0 +1,287 @@
+"""Home Assistant device-based MQTT discovery payloads (pure; ecosystem.md §3).
+
+One device for the site (with its panels) and one per charger, published
+retained to ``<prefix>/device/<object_id>/config``. Entities become
+unavailable when evsite's availability topic says ``offline`` (last will).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from evsite.adapters.mqtt.topics import Topics, object_id
+from evsite.config.models import Charger, SiteConfig
+from evsite.control.live import ConnectorStatus
+
+ORIGIN_NAME = "evsite"
+MODES = ("auto", "charge_now")
+STATUS_OPTIONS = [s.value for s in ConnectorStatus]
+
+Component = dict[str, Any]
+
+
+def _sensor(
+    uid: str, name: str, tpl: str, device_class: str | None, unit: str | None
+) -> Component:
+    cmp: Component = {"p": "sensor", "uniq_id": uid, "name": name, "val_tpl": tpl}
+    if device_class:
+        cmp["dev_cla"] = device_class
+    if unit:
+        cmp["unit_of_meas"] = unit
+        cmp["stat_cla"] = "measurement"
+    return cmp
+
+
+def _power(uid: str, name: str, field: str) -> Component:
+    return _sensor(uid, name, f"{{{{ value_json.{field} }}}}", "power", "W")
+
+
+def _current(uid: str, name: str, field: str) -> Component:
+    return _sensor(uid, name, f"{{{{ value_json.{field} }}}}", "current", "A")
+
+
+def _energy(uid: str, name: str, field: str) -> Component:
+    cmp = _sensor(uid, name, f"{{{{ value_json.{field} }}}}", "energy", "kWh")
+    cmp["stat_cla"] = "total_increasing"
+    return cmp
+
+
+def _binary(uid: str, name: str, field: str, device_class: str | None) -> Component:
+    cmp: Component = {
+        "p": "binary_sensor",
+        "uniq_id": uid,
+        "name": name,
+        "val_tpl": f"{{{{ 'ON' if value_json.{field} else 'OFF' }}}}",
+    }
+    if device_class:
+        cmp["dev_cla"] = device_class
+    return cmp
+
+
+def _origin(version: str) -> dict[str, str]:
+    return {"name": ORIGIN_NAME, "sw": version}
+
+
+def site_device_id(config: SiteConfig) -> str:
+    """Discovery object id of the site device."""
+    return object_id("evsite", config.site.id)
+
+
+def charger_device_id(config: SiteConfig, charger_id: str) -> str:
+    """Discovery object id of a charger device."""
+    return object_id("evsite", config.site.id, charger_id)
+
+
+def site_config(topics: Topics, config: SiteConfig, version: str) -> dict[str, Any]:
+    """Discovery payload of the site device: EV totals, grid, shedding, panels."""
+    dev = site_device_id(config)
+    cmps: dict[str, Component] = {
+        "ev_power": _power(f"{dev}_ev_power", "EV power", "ev_power_w"),
+        "ev_current": _current(f"{dev}_ev_current", "EV current", "ev_current_a"),
+        "ev_limit": _current(f"{dev}_ev_limit", "EV current limit", "ev_limit_a"),
+        "grid_power": _power(f"{dev}_grid_power", "Grid power", "grid_power_w"),
+        "grid_current": _current(
+            f"{dev}_grid_current", "Grid current", "grid_current_a"
+        ),
+        "chargers_online": _sensor(
+            f"{dev}_chargers_online",
+            "Chargers online",
+            "{{ value_json.chargers_online }}",
+            None,
+            None,
+        ),
+        "connectors_charging": _sensor(
+            f"{dev}_connectors_charging",
+            "Connectors charging",
+            "{{ value_json.connectors_charging }}",
+            None,
+            None,
+        ),
+        "shedding": _binary(f"{dev}_shedding", "Load shedding", "shedding", None),
+        "shed_level": {
+            "p": "number",
+            "uniq_id": f"{dev}_shed_level",
+            "name": "Shed level",
+            "cmd_t": topics.shed_level_set,
+            "val_tpl": "{{ value_json.shed.percent | default(0, true) }}",
+            "min": 0,
+            "max": 100,
+            "step": 5,
+            "unit_of_meas": "%",
+            "mode": "slider",
+            "qos": 1,
+        },
+    }
+    for key in ("chargers_online", "connectors_charging"):
+        cmps[key]["stat_cla"] = "measurement"
+    for panel in config.panels:
+        pid = object_id(panel.id)
+        stat_t = topics.panel_state(panel.id)
+        for field, label in (("allocated_a", "allocated"), ("measured_a", "measured")):
+            cmp = _current(f"{dev}_panel_{pid}_{label}", f"{panel.name} {label}", field)
+            cmp["stat_t"] = stat_t
+            cmps[f"panel_{pid}_{label}"] = cmp
+    return {
+        "dev": {
+            "ids": [dev],
+            "name": config.site.name,
+            "mf": "evsite",
+            "mdl": "EV site controller",
+            "sw": version,
+        },
+        "o": _origin(version),
+        "avty": [{"t": topics.availability}],
+        "stat_t": topics.site_state,
+        "qos": 1,
+        "cmps": cmps,
+    }
+
+
+def _connector_components(
+    topics: Topics, dev: str, charger: Charger, connector_id: int
+) -> dict[str, Component]:
+    n = connector_id
+    uid = f"{dev}_c{n}"
+    label = f"Connector {n}"
+    cmps: dict[str, Component] = {
+        "status": {
+            **_sensor(f"{uid}_status", f"{label} status", "", "enum", None),
+            "val_tpl": "{{ value_json.status }}",
+            "ops": STATUS_OPTIONS,
+        },
+        "power": _power(f"{uid}_power", f"{label} power", "power_w"),
+        "current": _current(f"{uid}_current", f"{label} current", "current_a"),
+        "limit": _current(f"{uid}_limit", f"{label} limit in force", "limit_a"),
+        "energy": _energy(
+            f"{uid}_energy", f"{label} session energy", "session_energy_kwh"
+        ),
+        "meter": _energy(f"{uid}_meter", f"{label} meter", "meter_kwh"),
+        "reason": {
+            **_sensor(f"{uid}_reason", f"{label} limit reason", "", None, None),
+            "val_tpl": "{{ value_json.reason }}",
+            "ent_cat": "diagnostic",
+        },
+        "plugged": _binary(f"{uid}_plugged", f"{label} plugged in", "plugged", "plug"),
+        "charging": _binary(
+            f"{uid}_charging", f"{label} charging", "charging", "battery_charging"
+        ),
+        "limit_set": {
+            "p": "number",
+            "uniq_id": f"{uid}_limit_set",
+            "name": f"{label} current limit",
+            "cmd_t": topics.connector_limit_set(charger.id, n),
+            "val_tpl": "{{ value_json.limit_a | default(0, true) }}",
+            "dev_cla": "current",
+            "unit_of_meas": "A",
+            "min": 0,
+            "max": charger.limit_a,
+            "step": 1,
+            "mode": "slider",
+            "qos": 1,
+        },
+        "mode": {
+            "p": "select",
+            "uniq_id": f"{uid}_mode",
+            "name": f"{label} mode",
+            "ops": list(MODES),
+            "cmd_t": topics.charge_now_set(charger.id, n),
+            "val_tpl": "{{ 'charge_now' if value_json.charge_now else 'auto' }}",
+            "qos": 1,
+        },
+        "charge_now": {
+            "p": "button",
+            "uniq_id": f"{uid}_charge_now",
+            "name": f"{label} charge now",
+            "cmd_t": topics.charge_now_set(charger.id, n),
+            "pl_prs": "PRESS",
+            "qos": 1,
+        },
+    }
+    stat_t = topics.connector_state(charger.id, n)
+    out: dict[str, Component] = {}
+    for key, cmp in cmps.items():
+        if cmp["p"] != "button":
+            cmp["stat_t"] = stat_t
+        out[f"c{n}_{key}"] = cmp
+    return out
+
+
+def charger_config(
+    topics: Topics, config: SiteConfig, charger: Charger, version: str
+) -> dict[str, Any]:
+    """Discovery payload of one charger device and its connectors."""
+    dev = charger_device_id(config, charger.id)
+    device: dict[str, Any] = {
+        "ids": [dev],
+        "name": charger.display_name,
+        "via_device": site_device_id(config),
+    }
+    for key, value in (
+        ("mf", charger.make),
+        ("mdl", charger.model),
+        ("sw", charger.firmware),
+        ("sn", charger.serial),
+    ):
+        if value:
+            device[key] = value
+    cmps: dict[str, Component] = {
+        "online": {
+            **_binary(f"{dev}_online", "Online", "online", "connectivity"),
+            "ent_cat": "diagnostic",
+        },
+        "enabled": {
+            "p": "switch",
+            "uniq_id": f"{dev}_enabled",
+            "name": "Enabled",
+            "cmd_t": topics.charger_enable_set(charger.id),
+            "val_tpl": "{{ 'ON' if value_json.enabled else 'OFF' }}",
+            "qos": 1,
+        },
+        "power": _power(f"{dev}_power", "Power", "power_w"),
+        "current": _current(f"{dev}_current", "Current", "current_a"),
+    }
+    for connector in charger.connectors:
+        cmps.update(_connector_components(topics, dev, charger, connector.id))
+    return {
+        "dev": device,
+        "o": _origin(version),
+        "avty": [{"t": topics.availability}],
+        "stat_t": topics.charger_state(charger.id),
+        "qos": 1,
+        "cmps": cmps,
+    }
+
+
+def discovery_configs(
+    topics: Topics, config: SiteConfig, version: str
+) -> dict[str, dict[str, Any]]:
+    """Every discovery config of the site, keyed by its config topic."""
+    configs = {
+        topics.discovery_config(site_device_id(config)): site_config(
+            topics, config, version
+        )
+    }
+    for charger in config.chargers:
+        topic = topics.discovery_config(charger_device_id(config, charger.id))
+        configs[topic] = charger_config(topics, config, charger, version)
+    return configs
+
+
+def with_removed_components(
+    new: dict[str, Any], old: dict[str, Any] | None
+) -> dict[str, Any]:
+    """``new`` plus a ``{"p": platform}`` entry for each component ``old`` had.
+
+    Home Assistant removes a single entity of a device when its component is
+    sent with nothing but its platform.
+    """
+    if not old:
+        return new
+    gone = {
+        key: {"p": cmp["p"]}
+        for key, cmp in old["cmps"].items()
+        if key not in new["cmps"]
+    }
+    if not gone:
+        return new
+    return {**new, "cmps": {**new["cmps"], **gone}}
