@@ -251,8 +251,9 @@ class Database:
             first = await self._queue.get()
             if first is None:
                 break
-            if self._commit_window_s > 0:
-                await asyncio.sleep(self._commit_window_s)  # the batching window
+            # The batching window; skipped when a full batch is already waiting.
+            if self._commit_window_s > 0 and self._queue.qsize() < MAX_BATCH_CALLERS:
+                await asyncio.sleep(self._commit_window_s)
             batch = [first]
             while len(batch) < MAX_BATCH_CALLERS and not self._queue.empty():
                 job = self._queue.get_nowait()
