@@ -29,9 +29,13 @@ class LoadedSite:
 def format_path(path: Sequence[Any]) -> str:
     """Render a voluptuous path as ``chargers[3].parent``."""
     out = ""
-    for part in path:
+    for marker in path:
+        # Missing keys come as vol.Required markers, not as their names.
+        part = marker.schema if isinstance(marker, vol.Marker) else marker
         if isinstance(part, int):
             out += f"[{part}]"
+        elif not (isinstance(part, str) and part.isprintable() and part.strip()):
+            out += f"[{part!r}]"  # A stray key must not break one-line output.
         else:
             out += f".{part}" if out else str(part)
     return out
@@ -43,7 +47,7 @@ def schema_problems(err: vol.Invalid) -> list[Problem]:
     problems = []
     for error in errors:
         message = error.error_message or str(error.msg)
-        name = f" '{error.path[-1]}'" if error.path else ""
+        name = f" {format_path(error.path[-1:])!r}" if error.path else ""
         if message == "extra keys not allowed":
             message = f"unknown field{name}"
         elif message == "required key not provided":
