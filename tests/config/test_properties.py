@@ -156,16 +156,18 @@ def test_corrupted_sites_only_raise_config_error(data: dict[str, Any]) -> None:
     try:
         loaded = parse_site(data)
     except ConfigError as err:
-        assert err.problems
-        for problem in err.problems:
-            assert isinstance(problem.path, str)
-            assert problem.message
-            assert "\n" not in str(problem)
+        problems = err.problems
+    else:
+        # Accepted: the editor schema must have accepted it too; it round-trips.
+        assert not rejected_by_editor
+        exported = site_config_dict(loaded.config)
+        assert _site_only(parse_site(exported).normalized) == exported
         return
-    # Accepted: the editor schema must have accepted it too, and it round-trips.
-    assert not rejected_by_editor
-    exported = site_config_dict(loaded.config)
-    assert _site_only(parse_site(exported).normalized) == exported
+    assert problems
+    for problem in problems:
+        assert isinstance(problem.path, str)
+        assert problem.message
+        assert "\n" not in str(problem)
 
 
 def _site_only(normalized: dict[str, Any]) -> dict[str, Any]:
