@@ -60,7 +60,9 @@ class FlowBuilder:
         self.index: dict[str, dict[Phase, int]] = {}
         self.room: list[float] = []
         self.res_reason: list[tuple[Reason, str | None]] = []
-        for pid, cap in self.caps.items():
+        # Children before parents: a tie between levels names the nearest panel.
+        for pid in reversed(snap.tree.depth_first()):
+            cap = self.caps[pid]
             self.index[pid] = {}
             for ph in cap.phases:
                 self.index[pid][ph] = len(self.room)

@@ -120,7 +120,8 @@ def next_opening(
         if day.weekday() not in days:
             continue
         for instant in _instant(day, window.start, zone):
-            if instant > now:
+            # A window wholly inside a spring-forward gap never opens that day.
+            if instant > now and window_contains(window, instant):
                 return instant
     return None
 
