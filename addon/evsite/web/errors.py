@@ -137,9 +137,10 @@ def _problems_of(err: BaseException) -> list[Problem]:
 
 
 def _message_of(err: BaseException) -> str:
-    if isinstance(err, ConfigError):
-        count = len(err.problems)
-        return f"invalid input: {count} problem{'s' if count != 1 else ''}"
+    if isinstance(err, ConfigError) and err.problems:
+        # The first problem in the message helps clients that show only that.
+        first, more = str(err.problems[0]), len(err.problems) - 1
+        return f"{first} (and {more} more)" if more else first
     return str(err) or type(err).__name__
 
 

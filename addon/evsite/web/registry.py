@@ -11,10 +11,8 @@ routes like this::
         services = services_of(request)
         ...
 
-    def register(registry: Registry) -> None:
-        registry.include(routes)
-
-and the app is built with ``create_app(services, [module.register, ...])``.
+and the app is built with ``create_app(services, [sessions.routes.register, ...])``
+(any ``Callable[[Registry], None]`` works, e.g. a module-level ``register``).
 """
 
 from __future__ import annotations
@@ -118,6 +116,10 @@ class Registry:
         """Add every route of ``other`` (a module's own table)."""
         for route in other:
             self.add(route)
+
+    def register(self, registry: Registry) -> None:
+        """Add this table's routes to ``registry`` (pass it to create_app)."""
+        registry.include(self)
 
     def route(
         self, method: str, path: str, **options: Any
