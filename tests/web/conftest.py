@@ -102,7 +102,9 @@ async def client(
 @pytest.fixture
 async def api(client: TestClient[Any, Any]) -> AsyncIterator[TestClient[Any, Any]]:
     """A client of the same server sending the admin token with every request."""
-    authorised = TestClient(client.server, headers={"Authorization": f"Bearer {TOKEN}"})
+    authorised: TestClient[Any, Any] = TestClient(
+        client.server, headers={"Authorization": f"Bearer {TOKEN}"}
+    )
     await authorised.start_server()
     yield authorised
     await authorised.session.close()

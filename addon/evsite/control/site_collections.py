@@ -55,6 +55,10 @@ class Collection(Generic[T]):
         """The entity's id."""
         return item.id
 
+    def find(self, config: SiteConfig, entity_id: str) -> T | None:
+        """The entity with this id in ``config``, if any."""
+        return next((i for i in self.items(config) if i.id == entity_id), None)
+
 
 def _quoted(ids: list[str]) -> str:
     return ", ".join(f"'{i}'" for i in ids)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from evsite.adapters.storage.site_repo import SiteRepository
-from evsite.config.build import site_config_dict, site_dict
+from evsite.config.build import site_config_dict
 from evsite.config.load import parse_site
 from evsite.config.models import Site, SiteConfig
 from evsite.context import Services
@@ -45,7 +45,7 @@ __all__ = [
 
 T = TypeVar("T", bound=HasId)
 V = TypeVar("V")
-Mutation = Callable[[dict[str, Any]], None]
+Mutation = Callable[[dict[str, Any]], str | None]
 Persist = Callable[[SiteRepository, SiteConfig], Awaitable[None]]
 _COMPONENT = "site_service"
 
@@ -92,6 +92,15 @@ def _merge_body(
     return {**current, **body} if partial else dict(body)
 
 
+def _index_in(
+    items: list[dict[str, Any]], coll: Collection[Any], entity_id: str
+) -> int:
+    for index, item in enumerate(items):
+        if item["id"] == entity_id:
+            return index
+    raise NotFoundError(coll.kind, entity_id)
+
+
 def _check_id(body: dict[str, Any], entity_id: str) -> None:
     """The id in the path wins; a different id in the body is an error."""
     if "id" in body and body["id"] != entity_id:
@@ -121,28 +130,27 @@ class SiteService:
 
     # The generic write path
 
-    async def commit(
-        self, mutate: Mutation, persist: Persist, focus: str | None = None
-    ) -> Written[SiteConfig]:
+    async def commit(self, mutate: Mutation, persist: Persist) -> Written[SiteConfig]:
         """Apply ``mutate`` to the site dict, validate all of it, persist, swap in.
 
         Args:
-            mutate: changes the normalised site dict in place.
+            mutate: changes the normalised site dict in place (it runs under the
+                write lock, so it sees the latest site); returns the site path
+                of the entity written (``chargers[2]``) so its problems are
+                named relative to it (``limit_a``), or ``None``.
             persist: writes the one change to the repository (atomically).
-            focus: the site path of the entity written (``chargers[2]``); its
-                problems are named relative to it (``limit_a``).
 
         Returns:
             The new config and its warnings (named like the problems).
 
         Raises:
             ConfigError: the resulting site is invalid (nothing was written).
-            ConflictError: the repository refused the change.
+            ConflictError, NotFoundError: raised by ``mutate`` or the repository.
         """
         async with self._lock:
             current = self.config
             data = copy.deepcopy(site_config_dict(current))
-            mutate(data)
+            focus = mutate(data)
             try:
                 loaded = parse_site(data)
             except ConfigError as err:
@@ -164,16 +172,15 @@ class SiteService:
         self, body: dict[str, Any], *, partial: bool
     ) -> Written[Site]:
         """Replace (PUT) or merge into (PATCH) the site's own fields."""
-        current = site_dict(self.config.site)
-        new = _merge_body(current, body, partial=partial)
 
-        def mutate(data: dict[str, Any]) -> None:
-            data["site"] = new
+        def mutate(data: dict[str, Any]) -> str:
+            data["site"] = _merge_body(data["site"], body, partial=partial)
+            return "site"
 
         async def persist(repo: SiteRepository, config: SiteConfig) -> None:
             await repo.save_site(config.site)
 
-        written = await self.commit(mutate, persist, focus="site")
+        written = await self.commit(mutate, persist)
         return Written(written.value.site, written.warnings)
 
     # Collections: panels, chargers, driver groups, delay windows
@@ -188,16 +195,10 @@ class SiteService:
         Raises:
             NotFoundError: no entity has this id.
         """
-        for item in coll.items(self.config):
-            if coll.id_of(item) == entity_id:
-                return item
-        raise NotFoundError(coll.kind, entity_id)
-
-    def _index(self, coll: Collection[Any], entity_id: str) -> int:
-        for index, item in enumerate(coll.items(self.config)):
-            if coll.id_of(item) == entity_id:
-                return index
-        raise NotFoundError(coll.kind, entity_id)
+        found = coll.find(self.config, entity_id)
+        if found is None:
+            raise NotFoundError(coll.kind, entity_id)
+        return found
 
     async def create(self, coll: Collection[T], body: dict[str, Any]) -> Written[T]:
         """Add a new entity at the end of its collection.
@@ -206,14 +207,19 @@ class SiteService:
             ConflictError: an entity with this id already exists.
             ConfigError: the body or the resulting site is invalid.
         """
-        entity_id = body.get("id")
-        if isinstance(entity_id, str) and any(
-            coll.id_of(item) == entity_id for item in coll.items(self.config)
-        ):
-            raise ConflictError(f"{coll.kind} '{entity_id}' already exists", path="id")
         new = coll.clean_input(body, None)
-        index = len(coll.items(self.config))
-        return await self._write_entity(coll, index, new, append=True)
+        entity_id = new.get("id")
+
+        def mutate(data: dict[str, Any]) -> str:
+            items: list[dict[str, Any]] = data[coll.key]
+            if any(item["id"] == entity_id for item in items):
+                raise ConflictError(
+                    f"{coll.kind} '{entity_id}' already exists", path="id"
+                )
+            items.append(new)
+            return f"{coll.key}[{len(items) - 1}]"
+
+        return await self._write_entity(coll, mutate, entity_id)
 
     async def update(
         self,
@@ -229,27 +235,34 @@ class SiteService:
             NotFoundError: no entity has this id.
             ConfigError: the body or the resulting site is invalid.
         """
-        index = self._index(coll, entity_id)
+        self.get(coll, entity_id)  # 404 before complaining about the body
         _check_id(body, entity_id)
-        current_item = coll.items(self.config)[index]
-        current = coll.to_dict(current_item)
-        merged = _merge_body(current, coll.clean_input(body, current), partial=partial)
-        return await self._write_entity(coll, index, {**merged, "id": entity_id})
+
+        def mutate(data: dict[str, Any]) -> str:
+            items: list[dict[str, Any]] = data[coll.key]
+            index = _index_in(items, coll, entity_id)
+            current = items[index]
+            new = _merge_body(current, coll.clean_input(body, current), partial=partial)
+            items[index] = {**new, "id": entity_id}
+            return f"{coll.key}[{index}]"
+
+        return await self._write_entity(coll, mutate, entity_id)
 
     async def _write_entity(
-        self, coll: Collection[T], index: int, new: dict[str, Any], append: bool = False
+        self, coll: Collection[T], mutate: Mutation, entity_id: Any
     ) -> Written[T]:
-        def mutate(data: dict[str, Any]) -> None:
-            if append:
-                data[coll.key].append(new)
-            else:
-                data[coll.key][index] = new
-
         async def persist(repo: SiteRepository, config: SiteConfig) -> None:
-            await coll.upsert(repo, coll.items(config)[index])
+            await coll.upsert(repo, self._find(coll, config, entity_id))
 
-        written = await self.commit(mutate, persist, focus=f"{coll.key}[{index}]")
-        return Written(coll.items(written.value)[index], written.warnings)
+        written = await self.commit(mutate, persist)
+        return Written(self._find(coll, written.value, entity_id), written.warnings)
+
+    @staticmethod
+    def _find(coll: Collection[T], config: SiteConfig, entity_id: Any) -> T:
+        found = coll.find(config, entity_id)
+        if found is None:  # mutate put it there and validation kept the id
+            raise NotFoundError(coll.kind, str(entity_id))
+        return found
 
     async def delete(self, coll: Collection[Any], entity_id: str) -> Written[None]:
         """Delete an entity nothing depends on.
@@ -258,15 +271,15 @@ class SiteService:
             NotFoundError: no entity has this id.
             ConflictError: other entities still depend on it.
         """
-        index = self._index(coll, entity_id)
-        dependents = coll.dependents(self.config, entity_id)
-        if dependents:
-            raise ConflictError(
-                f"{coll.kind} '{entity_id}' is still used by {dependents}; "
-                "move or delete them first"
-            )
 
         def mutate(data: dict[str, Any]) -> None:
+            index = _index_in(data[coll.key], coll, entity_id)
+            dependents = coll.dependents(self.config, entity_id)
+            if dependents:
+                raise ConflictError(
+                    f"{coll.kind} '{entity_id}' is still used by {dependents}; "
+                    "move or delete them first"
+                )
             del data[coll.key][index]
 
         async def persist(repo: SiteRepository, config: SiteConfig) -> None:
