@@ -18,7 +18,8 @@ _PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "baseline_csms.py"
 
 def _load() -> Any:
     spec = importlib.util.spec_from_file_location("baseline_csms", _PATH)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules["baseline_csms"] = module
     spec.loader.exec_module(module)
@@ -42,3 +43,9 @@ async def csms() -> AsyncIterator[Any]:
 def clock() -> ManualClock:
     """Simulated time, moved by the test."""
     return ManualClock(datetime(2026, 11, 22, 8, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def baseline() -> Any:
+    """The baseline module (for tests that configure their own server)."""
+    return baseline_csms

@@ -181,6 +181,9 @@ class SimCharger:
         """The link is gone: stop sending, release waiters, maybe reconnect."""
         self._online = False
         self._cp = None
+        link, self._link = self._link, None
+        if link is not None:
+            self.spawn(link.close())
         for entry in self._outbox:
             if not entry.future.done():
                 entry.future.set_result(None)

@@ -53,13 +53,17 @@ async def open_link(
         aiohttp.ClientError: handshake refused (e.g. 401) or unreachable.
         ChargerError: the server chose no or another OCPP version.
     """
+    headers = (
+        {"Authorization": aiohttp.encode_basic_auth(charger_id, password)}
+        if password is not None
+        else {}
+    )
     session = aiohttp.ClientSession()
-    auth = aiohttp.BasicAuth(charger_id, password) if password is not None else None
     try:
         ws = await session.ws_connect(
             url,
             protocols=(subprotocol,),
-            auth=auth,
+            headers=headers,
             heartbeat=None,
             autoping=True,
             timeout=aiohttp.ClientWSTimeout(ws_close=timeout),

@@ -82,8 +82,8 @@ class Settings:
         """Whether a profile in ``unit`` ("A" or "W") is supported."""
         allowed = self.values.get("ChargingScheduleAllowedChargingRateUnit", "Current")
         wanted = "Current" if unit == "A" else "Power"
-        names = {a.strip() for a in allowed.replace("A", "Current").split(",")}
-        names |= {"Power" for a in allowed.split(",") if a.strip() == "W"}
+        aliases = {"A": "Current", "W": "Power"}  # 2.0.1 RateUnit spells them A / W
+        names = {aliases.get(a.strip(), a.strip()) for a in allowed.split(",")}
         return wanted in names
 
     @property
