@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 from typing import Any
 
@@ -128,3 +129,14 @@ async def test_route_registered_twice_is_refused() -> None:
     registry.include(_routes)
     with pytest.raises(ValueError, match="twice"):
         registry.include(_routes)
+
+
+async def test_oversized_body_is_413_in_envelope(api: TestClient[Any, Any]) -> None:
+    body = b'{"alias": "' + b"x" * (1024 * 1024 + 10) + b'"}'
+    resp = await api.patch(
+        "/api/v1/chargers/CP-1",
+        data=io.BytesIO(body),
+        headers={"Content-Type": "application/json"},
+    )
+    assert resp.status == 413
+    assert _error(await resp.json())["code"] == "payload_too_large"

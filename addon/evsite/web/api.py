@@ -8,6 +8,7 @@ import point for route modules: registry, auth, input and error helpers.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -79,6 +80,7 @@ _OPENAPI_KEY = web.AppKey("evsite_openapi", dict)
 API_PREFIX = "/api/v1"
 # Site and charger documents are small; a larger body is a mistake or abuse.
 MAX_BODY_BYTES = 1024 * 1024
+HEALTH_DB_TIMEOUT_S = 2.0
 
 routes = Registry()
 
@@ -96,8 +98,10 @@ async def get_health(request: web.Request) -> web.StreamResponse:
     services = services_of(request)
     db_ok = True
     try:
-        await services.db.fetchone("SELECT 1")
-    except StorageError:
+        # A stuck database must not make the health check hang too.
+        async with asyncio.timeout(HEALTH_DB_TIMEOUT_S):
+            await services.db.fetchone("SELECT 1")
+    except (StorageError, TimeoutError):
         db_ok = False
     body: dict[str, Any] = {
         "status": "ok" if db_ok else "degraded",
