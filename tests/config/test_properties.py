@@ -32,7 +32,7 @@ def panel_trees(draw: st.DrawFn) -> dict[str, Any]:
     three_phase = draw(st.booleans())
     voltage = 400 if three_phase else draw(st.sampled_from([120, 208, 230, 240]))
     root_breaker = draw(st.integers(40, 1000))
-    panels = [
+    panels: list[dict[str, Any]] = [
         {
             "id": "p0",
             "breaker_a": root_breaker,
@@ -42,7 +42,7 @@ def panel_trees(draw: st.DrawFn) -> dict[str, Any]:
     ]
     for index in range(1, draw(st.integers(1, 8))):
         parent = panels[draw(st.integers(0, index - 1))]
-        panel = {"id": f"p{index}", "parent": parent["id"]}
+        panel: dict[str, Any] = {"id": f"p{index}", "parent": parent["id"]}
         panel["breaker_a"] = draw(st.integers(10, int(parent["breaker_a"])))
         panel["phases"] = draw(st.sampled_from([1, 3])) if parent["phases"] == 3 else 1
         if panel["phases"] == 1 and parent["phases"] == 3:
@@ -132,7 +132,7 @@ JUNK = st.one_of(
 @st.composite
 def corrupted_sites(draw: st.DrawFn) -> dict[str, Any]:
     """A valid site with one field replaced, removed, or one unknown field added."""
-    base = draw(st.sampled_from([us_site, eu_site]))()
+    base: dict[str, Any] = draw(st.sampled_from([us_site, eu_site]))()
     path = draw(st.sampled_from(_paths(base)))
     node: Any = base
     for key in path[:-1]:
