@@ -43,6 +43,7 @@ class Scenario:
 SCENARIOS: dict[str, Scenario] = {
     "demo": Scenario(idle_s=(5.0, 90.0), stay_s=(120.0, 900.0)),
     "busy": Scenario(idle_s=(1.0, 10.0), stay_s=(20.0, 120.0), tap_delay_s=(0.2, 1.0)),
+    "quick": Scenario(idle_s=(0.01, 0.1), stay_s=(0.1, 0.5), tap_delay_s=(0.01, 0.05)),
     "idle": Scenario(idle_s=(1e9, 1e9), stay_s=(1.0, 1.0)),
 }
 
@@ -261,7 +262,8 @@ def simulate_main(argv: Sequence[str] | None = None) -> int:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, stop.set)  # main thread only
         if args.duration > 0:
             loop.call_later(args.duration, stop.set)
         fleet = Fleet(

@@ -1,0 +1,100 @@
+"""The fleet: one simulated charger per configured charger, a seeded scenario."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Any
+
+from evsite.config.load import parse_site
+from evsite.config.models import SiteConfig
+from evsite.simulator.fleet import Fleet, run_fleet, simulate_main, specs_by_count
+
+SITE = {
+    "site": {
+        "id": "s1",
+        "name": "S",
+        "timezone": "UTC",
+        "main_service": {"voltage": 230, "phases": 3, "main_breaker_a": 100},
+    },
+    "panels": [{"id": "main", "breaker_a": 100, "phases": 3, "voltage": 230}],
+    "chargers": [
+        {"id": "CP-A", "parent": "main", "limit_a": 32, "connectors": 2, "phases": 3},
+        {"id": "CP-B", "parent": "main", "limit_a": 16, "phase_connection": "L1"},
+    ],
+}
+
+
+def site() -> SiteConfig:
+    return parse_site(SITE).config
+
+
+async def until_sessions(csms: Any, ids: list[str], timeout: float = 10.0) -> None:
+    def started(cp_id: str) -> bool:
+        if csms.messages(cp_id, "StartTransaction"):
+            return True
+        return any(
+            e["trigger_reason"] == "Authorized"
+            for e in csms.messages(cp_id, "TransactionEvent")
+        )
+
+    async with asyncio.timeout(timeout):
+        while not all(started(i) for i in ids):  # noqa: ASYNC110 - bounded poll
+            await asyncio.sleep(0.02)
+
+
+async def test_run_fleet_drives_every_configured_charger(csms: Any) -> None:
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        run_fleet(csms.url, site(), scenario="quick", seed=3, stop=stop, tags=["T1"])
+    )
+    await until_sessions(csms, ["CP-A", "CP-B"])
+    stop.set()
+    fleet = await asyncio.wait_for(task, 10)
+    assert [s.id for s in fleet.chargers] == ["CP-A", "CP-B"]
+    assert [s.version for s in fleet.chargers] == ["1.6", "2.0.1"]
+    assert list(fleet.chargers[0].connectors) == [1, 2]
+    assert fleet.chargers[1].connectors[1].charger_phases == 1
+    assert fleet.sessions >= 2
+    assert not any(s.online for s in fleet.chargers)
+    assert {a for _, a, _ in csms.log} >= {"BootNotification", "Authorize"}
+
+
+def test_same_seed_same_plan() -> None:
+    a = Fleet("ws://127.0.0.1:1/ocpp", specs_by_count(3), version="2.0.1", seed=9)
+    b = Fleet("ws://127.0.0.1:1/ocpp", specs_by_count(3), version="2.0.1", seed=9)
+    assert [a.rng.random() for _ in range(5)] == [b.rng.random() for _ in range(5)]
+    assert all(s.version == "2.0.1" for s in a.chargers)
+
+
+def test_simulate_main_needs_config_or_count(capsys: Any) -> None:
+    assert simulate_main([]) == 2
+    assert "exactly one" in capsys.readouterr().out
+
+
+async def test_evsite_simulate_cli_runs_count_chargers(csms: Any) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "evsite",
+        "simulate",
+        "--url",
+        csms.url,
+        "--count",
+        "2",
+        "--scenario",
+        "quick",
+        "--duration",
+        "1.5",
+        "--version",
+        "mixed",
+        "--seed",
+        "1",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0, err.decode()
+    assert "2 chargers" in out.decode()
+    assert set(csms.actions("SIM0001")) >= {"BootNotification", "StatusNotification"}
+    assert "BootNotification" in csms.actions("SIM0002")
