@@ -142,3 +142,40 @@ def test_token_comes_from_config_then_environment() -> None:
 def test_empty_token_cannot_be_added() -> None:
     with pytest.raises(ValueError, match="empty"):
         authenticator_for(None).add_token("", Principal("x", Role.ADMIN))
+
+
+@pytest.mark.parametrize(
+    ("role", "allowed"),
+    [
+        (Role.VIEWER, {"get"}),
+        (Role.TECHNICIAN, {"get"}),
+        (Role.STATION_MANAGER, {"get", "patch_charger"}),
+        (Role.INSTALLER, {"get", "patch_charger", "patch_panel"}),
+        (Role.NETWORK_MANAGER, {"get", "patch_charger", "patch_panel"}),
+        (Role.ADMIN, {"get", "patch_charger", "patch_panel", "create_charger"}),
+    ],
+)
+async def test_site_routes_check_roles(
+    aiohttp_client: AiohttpClient,
+    services: Services,
+    role: Role,
+    allowed: set[str],
+) -> None:
+    auth = authenticator_for(None)
+    auth.add_token("t", Principal(role.value, role))
+    client = await aiohttp_client(
+        create_app(services, authenticator=auth), headers={"Authorization": "Bearer t"}
+    )
+    calls = {
+        "get": client.get("/api/v1/chargers/CP-1"),
+        "patch_charger": client.patch("/api/v1/chargers/CP-1", json={"alias": "A"}),
+        "patch_panel": client.patch("/api/v1/panels/spare", json={"name": "S"}),
+        "create_charger": client.post(
+            "/api/v1/chargers",
+            json={"id": "CP-5", "parent": "spare", "limit_a": 16, "phases": 3},
+        ),
+    }
+    for name, call in calls.items():
+        resp = await call
+        expected = {"create_charger": 201}.get(name, 200) if name in allowed else 403
+        assert resp.status == expected, (name, await resp.text())

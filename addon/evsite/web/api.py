@@ -34,7 +34,13 @@ from evsite.web.errors import (
     default_error_map,
     make_error_middleware,
 )
-from evsite.web.inputs import json_body, json_object, query_param, read_json
+from evsite.web.inputs import (
+    json_body,
+    json_object,
+    query_int,
+    query_param,
+    read_json,
+)
 from evsite.web.openapi import build_openapi
 from evsite.web.registry import (
     AUTH_KEY,
@@ -64,6 +70,7 @@ __all__ = [
     "json_body",
     "json_object",
     "principal_of",
+    "query_int",
     "query_param",
     "read_json",
     "resolve_token",

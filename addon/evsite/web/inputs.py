@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -10,10 +11,12 @@ import voluptuous as vol
 from aiohttp import web
 
 from evsite.config.load import normalize
+from evsite.config.validators import integer
 from evsite.errors import ConfigError, Problem
 from evsite.web.errors import ApiError
 
 T = TypeVar("T")
+_INT = re.compile(r"[+-]?\d{1,18}")
 
 _JSON_TYPES = ("application/json",)
 
@@ -93,3 +96,20 @@ def query_param(
     except (vol.Invalid, ValueError, TypeError) as err:
         message = getattr(err, "error_message", "") or str(err) or "invalid value"
         raise ConfigError([Problem(name, message)]) from err
+
+
+def query_int(
+    request: web.Request, name: str, default: int, minimum: int, maximum: int
+) -> int:
+    """A whole-number query parameter in ``[minimum, maximum]`` (``?limit=50``).
+
+    Raises:
+        ConfigError: not a whole number or out of range, named by the parameter.
+    """
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    value: Any = int(raw) if _INT.fullmatch(raw.strip()) else raw
+    return query_param(
+        request, name, lambda _: integer(minimum, maximum)(value), default
+    )
