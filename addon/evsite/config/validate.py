@@ -140,12 +140,21 @@ def _child_panel_errors(
                 f"{panel.voltage:g} V does not match 3-phase parent '{parent.id}' "
                 f"({parent.voltage:g} V, {line_to_neutral:.0f} V line-to-neutral)",
             )
-    elif panel.voltage != parent.voltage:
-        yield Problem(
-            f"{path}.voltage",
-            f"{panel.voltage:g} V differs from parent '{parent.id}' "
-            f"({parent.voltage:g} V)",
-        )
+    else:
+        if panel.voltage != parent.voltage:
+            yield Problem(
+                f"{path}.voltage",
+                f"{panel.voltage:g} V differs from parent '{parent.id}' "
+                f"({parent.voltage:g} V)",
+            )
+        line = tree.panel_phases(parent.id)
+        if panel.phases == 1 and panel.phase_connection not in (None, *line):
+            # Else its load would be counted on a line it does not draw from.
+            yield Problem(
+                f"{path}.phase_connection",
+                f"parent '{parent.id}' is on {line[0].value}, "
+                f"not {panel.phase_connection}",
+            )
     if panel.phases == 3 and panel.phase_connection is not None:
         yield Problem(
             f"{path}.phase_connection", "only a 1-phase panel has a phase connection"
