@@ -72,6 +72,13 @@ def test_base_sites_validate(
     assert list(validator.iter_errors(base())) == []
 
 
+def test_fields_carry_hover_descriptions() -> None:
+    schema = site_json_schema()
+    limit = schema["$defs"]["charger"]["properties"]["limit_a"]
+    assert "breaker" in limit["description"]
+    assert "each id unique" in schema["properties"]["panels"]["description"]
+
+
 def test_defaults_are_exported() -> None:
     charger = site_json_schema()["$defs"]["charger"]["properties"]
     assert charger["scope"]["default"] == "closed"

@@ -17,6 +17,7 @@ from typing import Any
 import voluptuous as vol
 
 from evsite.config import schema
+from evsite.config.jsonschema_docs import DESCRIPTIONS
 from evsite.config.validators import JSON_SCHEMA_ATTR
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
@@ -184,6 +185,7 @@ def site_json_schema() -> dict[str, Any]:
         A draft 2020-12 JSON Schema document, ready for ``json.dumps``.
     """
     result = to_json_schema(schema.SITE_FILE, dict(_DEFS))
+    _describe(result)
     return {
         "$schema": result.pop("$schema"),
         "$id": SCHEMA_ID,
@@ -196,6 +198,16 @@ def site_json_schema() -> dict[str, Any]:
         ),
         **result,
     }
+
+
+def _describe(document: dict[str, Any]) -> None:
+    """Attach the one-line field descriptions editors show on hover."""
+    for name, fields in DESCRIPTIONS.items():
+        part = document["$defs"][name] if name else document
+        for field, text in fields.items():
+            prop = part["properties"][field]  # KeyError: a stale description.
+            extra = prop.get("description")
+            prop["description"] = f"{text} ({extra})" if extra else text
 
 
 def render() -> str:
