@@ -178,3 +178,70 @@ def test_document_is_generated_from_the_registry_alone() -> None:
     assert document_operations(doc) == {("get", "/api/v1/a"), ("post", "/api/v1/a")}
     ids = {op["operationId"] for op in doc["paths"]["/api/v1/a"].values()}
     assert ids == {"handler", "handler_2"}
+
+
+def _response_validator(
+    doc: dict[str, Any], path: str, method: str, status: int
+) -> Any:
+    from referencing import Registry as RefRegistry
+    from referencing import Resource
+    from referencing.jsonschema import DRAFT202012
+
+    resource = Resource.from_contents(doc, default_specification=DRAFT202012)
+    refs = RefRegistry().with_resource("urn:evsite-openapi", resource)
+    pointer = "/".join(
+        part.replace("~", "~0").replace("/", "~1")
+        for part in (
+            "paths",
+            path,
+            method,
+            "responses",
+            str(status),
+            "content",
+            "application/json",
+            "schema",
+        )
+    )
+    return Draft202012Validator(
+        {"$ref": f"urn:evsite-openapi#/{pointer}"}, registry=refs
+    )
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        ("get", "/api/v1/site", "/api/v1/site", 200, None),
+        ("get", "/api/v1/panels", "/api/v1/panels", 200, None),
+        ("get", "/api/v1/panels/garage", "/api/v1/panels/{panel_id}", 200, None),
+        ("get", "/api/v1/panels/nope", "/api/v1/panels/{panel_id}", 404, None),
+        ("patch", "/api/v1/site", "/api/v1/site", 200, {"name": "N"}),
+        (
+            "patch",
+            "/api/v1/panels/spare",
+            "/api/v1/panels/{panel_id}",
+            200,
+            {"breaker_a": 125},
+        ),
+        (
+            "patch",
+            "/api/v1/chargers/CP-1",
+            "/api/v1/chargers/{charger_id}",
+            400,
+            {"limit_a": 1},
+        ),
+        ("post", "/api/v1/chargers", "/api/v1/chargers", 409, {"id": "CP-1"}),
+        ("get", "/api/v1/health", "/api/v1/health", 200, None),
+    ],
+)
+async def test_responses_match_the_documented_schemas(
+    api: TestClient[Any, Any],
+    document: dict[str, Any],
+    case: tuple[str, str, str, int, Any],
+) -> None:
+    method, url, path, status, body = case
+    resp = await api.request(method.upper(), url, json=body)
+    assert resp.status == status
+    validator = _response_validator(document, path, method, status)
+    validator.validate(await resp.json())
+    # The schema constrains something: a made-up body does not pass.
+    assert not validator.is_valid({"unexpected": True})

@@ -89,6 +89,19 @@ API_PREFIX = "/api/v1"
 MAX_BODY_BYTES = 1024 * 1024
 HEALTH_DB_TIMEOUT_S = 2.0
 
+HEALTH_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["status", "version", "uptime_s", "db_ok"],
+    "properties": {
+        "status": {"enum": ["ok", "degraded"]},
+        "version": {"type": "string"},
+        "uptime_s": {"type": "number", "minimum": 0},
+        "db_ok": {"type": "boolean"},
+        "site_id": {"type": "string"},
+        "config_version": {"type": "integer"},
+    },
+}
+
 routes = Registry()
 
 
@@ -98,6 +111,7 @@ routes = Registry()
     tag="system",
     public=True,
     response="status, version, uptime and database state; 503 when the database fails",
+    response_schema=HEALTH_SCHEMA,
     errors=(503,),
 )
 async def get_health(request: web.Request) -> web.StreamResponse:

@@ -40,6 +40,22 @@ _CHARGER_OUT = {
 }
 _WARNINGS = "; the body also lists `warnings` about the new site"
 
+
+def _written_schema(kind: str) -> dict[str, Any]:
+    """A write's response: the entity's fields plus ``warnings``."""
+    return {
+        "type": "object",
+        "description": f"The stored {kind} (as GET shows it) plus warnings",
+        "required": ["warnings"],
+        "properties": {
+            "warnings": {
+                "type": "array",
+                "items": {"$ref": "#/components/schemas/Problem"},
+            }
+        },
+    }
+
+
 routes = Registry()
 
 
@@ -89,6 +105,7 @@ async def _update_site(request: web.Request, *, partial: bool) -> web.StreamResp
     request_schema=schema.SITE,
     roles=MANAGE_SITE,
     response="The stored site" + _WARNINGS,
+    response_schema=_written_schema("site"),
 )
 async def put_site(request: web.Request) -> web.StreamResponse:
     """Replace the site's fields (omitted optional fields take their defaults)."""
@@ -102,6 +119,7 @@ async def put_site(request: web.Request) -> web.StreamResponse:
     request_schema=schema.SITE,
     roles=MANAGE_SITE,
     response="The stored site" + _WARNINGS,
+    response_schema=_written_schema("site"),
 )
 async def patch_site(request: web.Request) -> web.StreamResponse:
     """Change the top-level fields given; the others keep their values."""
@@ -203,6 +221,7 @@ def _entity_routes(
         status=201,
         roles=create_roles,
         response=f"The stored {kind} (Location: its URL){_WARNINGS}",
+        response_schema=_written_schema(kind),
         errors=(409,),
     )
     add(
@@ -227,6 +246,7 @@ def _entity_routes(
             request_schema=request_schema,
             roles=write_roles,
             response=f"The stored {kind}{_WARNINGS}",
+            response_schema=_written_schema(kind),
             errors=(404,),
         )
     add(

@@ -35,6 +35,18 @@ NAMED_SCHEMAS: dict[str, Any] = {
     "energy": schema.ENERGY,
 }
 
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["path", "message"],
+    "properties": {
+        "path": {
+            "type": "string",
+            "description": "The field concerned: in the request body, else in the site",
+            "examples": ["limit_a", "panels[0].breaker_a"],
+        },
+        "message": {"type": "string"},
+    },
+}
 ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["error"],
@@ -48,14 +60,7 @@ ERROR_SCHEMA: dict[str, Any] = {
                 "message": {"type": "string"},
                 "problems": {
                     "type": "array",
-                    "items": {
-                        "type": "object",
-                        "required": ["path", "message"],
-                        "properties": {
-                            "path": {"type": "string", "examples": ["limit_a"]},
-                            "message": {"type": "string"},
-                        },
-                    },
+                    "items": {"$ref": "#/components/schemas/Problem"},
                 },
             },
         }
@@ -79,7 +84,10 @@ class _Schemas:
     """Converts request schemas, collecting shared parts into components."""
 
     def __init__(self) -> None:
-        self.components: dict[str, Any] = {"Error": ERROR_SCHEMA}
+        self.components: dict[str, Any] = {
+            "Error": ERROR_SCHEMA,
+            "Problem": PROBLEM_SCHEMA,
+        }
 
     def body(self, node: Any, *, partial: bool) -> dict[str, Any]:
         """The JSON Schema of a request body (a ``$ref`` for named parts)."""
