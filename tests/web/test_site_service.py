@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient
 from evsite.config.build import site_config_dict
 from evsite.context import Services
 from evsite.control.site_service import CHARGERS, DRIVER_GROUPS, PANELS, site_service
-from evsite.errors import ConflictError, NotFoundError
+from evsite.errors import ConfigError, ConflictError, NotFoundError
 
 
 def _charger(index: int) -> dict[str, Any]:
@@ -81,3 +81,17 @@ async def test_get_unknown_raises_not_found(services: Services) -> None:
     service = site_service(services)
     with pytest.raises(NotFoundError, match="panel 'nope' not found"):
         service.get(PANELS, "nope")
+
+
+async def test_energy_settings_are_validated_and_stored(services: Services) -> None:
+    service = site_service(services)
+    written = await service.update_energy({"deadband_a": 0.5}, partial=True)
+    assert written.value.deadband_a == 0.5
+    assert service.energy().min_current_a == services.site.config.energy.min_current_a
+    with pytest.raises(ConfigError) as info:
+        await service.update_energy({"min_current_a": "six"}, partial=True)
+    assert [p.path for p in info.value.problems] == ["min_current_a"]
+    stored = await services.sites.load()
+    assert stored is not None
+    assert stored.energy == services.site.config.energy
+    assert stored.energy.deadband_a == 0.5

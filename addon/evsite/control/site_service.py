@@ -20,7 +20,7 @@ from typing import Any, Generic, TypeVar
 from evsite.adapters.storage.site_repo import SiteRepository
 from evsite.config.build import site_config_dict
 from evsite.config.load import parse_site
-from evsite.config.models import Site, SiteConfig
+from evsite.config.models import EnergySettings, Site, SiteConfig
 from evsite.context import Services
 from evsite.control.site_collections import (
     CHARGERS,
@@ -182,6 +182,27 @@ class SiteService:
 
         written = await self.commit(mutate, persist)
         return Written(written.value.site, written.warnings)
+
+    # Site-wide energy settings
+
+    def energy(self) -> EnergySettings:
+        """The energy-management settings."""
+        return self.config.energy
+
+    async def update_energy(
+        self, body: dict[str, Any], *, partial: bool
+    ) -> Written[EnergySettings]:
+        """Replace (PUT) or merge into (PATCH) the energy settings."""
+
+        def mutate(data: dict[str, Any]) -> str:
+            data["energy"] = _merge_body(data["energy"], body, partial=partial)
+            return "energy"
+
+        async def persist(repo: SiteRepository, config: SiteConfig) -> None:
+            await repo.save_energy(config.energy)
+
+        written = await self.commit(mutate, persist)
+        return Written(written.value.energy, written.warnings)
 
     # Collections: panels, chargers, driver groups, delay windows
 
