@@ -183,10 +183,11 @@ def make_error_middleware(errors: ErrorMap) -> Middleware:
             return _from_http_exception(err)
         except Exception as err:
             mapping = errors.lookup(err)
-            if mapping is None or mapping.status >= 500:
+            if mapping is None:  # a bug: keep the traceback, show nothing of it
                 _LOGGER.exception("%s %s failed", request.method, request.path)
-            if mapping is None:
                 return error_response(500, "internal_error", "internal server error")
+            if mapping.status >= 500:
+                _LOGGER.warning("%s %s failed: %r", request.method, request.path, err)
             message = _message_of(err) if mapping.status < 500 else _safe_message(err)
             return error_response(
                 mapping.status,
