@@ -101,12 +101,15 @@ class EvsiteApp:
 
     async def stop(self) -> None:
         """Stop everything in reverse start order; safe to call twice."""
+        if not self._stoppers:
+            return
         while self._stoppers:
             stopper = self._stoppers.pop()
             try:
                 await stopper()
             except Exception:
                 _LOGGER.exception("error while stopping")
+        _LOGGER.info("evsite stopped")
 
     async def _load_site(self, db: Database) -> SiteConfig:
         repo = SiteRepository(db)
@@ -128,7 +131,7 @@ class EvsiteApp:
         return replace(config, service=self._settings)
 
     async def _start_web(self, services: Services) -> None:
-        from evsite.web.app import create_app
+        from evsite.web.api import create_app
 
         app = create_app(services)
         self.web_port = await self._serve(
