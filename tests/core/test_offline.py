@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import time
 from typing import Any
 
 import pytest
@@ -11,8 +12,12 @@ from evsite.config.models import (
     ChargerOverrides,
     Connector,
     EnergySettings,
+    MeterConfig,
+    MeterKind,
     Panel,
     Phase,
+    ScheduledLimit,
+    TimeWindow,
 )
 from evsite.core.offline import (
     check_offline,
@@ -155,3 +160,17 @@ def test_check_override_accepts(value: float | None) -> None:
         [charger("a", "sub", offline=10), charger("b", "sub")],
     )
     assert check_override(tree, EnergySettings(), "b", value) == []
+
+
+def test_meters_and_schedules_do_not_shrink_the_defaults() -> None:
+    metered = Panel(
+        "main",
+        "main",
+        50,
+        1,
+        230,
+        meter=MeterConfig(kind=MeterKind.MQTT, topic="m"),
+        scheduled_limits=(ScheduledLimit(TimeWindow(time(0), time(0)), 0.0),),
+    )
+    tree = PanelTree.build([metered], [charger("a", "main"), charger("b", "main")])
+    assert offline_allocations(tree, EnergySettings()) == {"a": 20.0, "b": 20.0}

@@ -71,7 +71,9 @@ def offline_allocations(tree: PanelTree, energy: EnergySettings) -> dict[str, fl
     explicit = explicit_offline(tree, energy)
     # One port per charger: the offline allocation is the station's total.
     single = [replace(c, connectors=(Connector(1),)) for c in tree.chargers.values()]
-    flat = PanelTree.build(tree.panels.values(), single)
+    # Offline, the charger hears no meter and no schedule: plain capacities.
+    plain = [replace(p, meter=None, scheduled_limits=()) for p in tree.panels.values()]
+    flat = PanelTree.build(plain, single)
     states = {
         cid: ChargerState(cid, online=False, offline_allocation_a=value)
         for cid, value in explicit.items()
@@ -81,7 +83,6 @@ def offline_allocations(tree: PanelTree, energy: EnergySettings) -> dict[str, fl
         for c in single
         if c.id not in explicit
     }
-    # Scheduled limits, meters and shedding are not in force offline.
     result = allocate(Snapshot(flat, energy, _EPOCH, demands=demands, chargers=states))
     defaults = {cid: result.limit(cid, 1) for cid in tree.chargers}
     return {**defaults, **explicit}
