@@ -69,6 +69,9 @@ def aware_datetime(value: Any) -> str | None:
     return parsed.isoformat()
 
 
+@with_json_schema(
+    {"type": "string", "description": "a driver group id, or * for everyone else"}
+)
 def _group_ref(value: Any) -> str:
     """A driver group id, or ``*`` for everyone else."""
     return EVERYONE if value == EVERYONE else entity_id(value)
@@ -105,9 +108,25 @@ TAG = vol.Schema(
     }
 )
 
-MEMBERS = vol.Schema({vol.Required("members"): unique_list(OWNER, what="member")})
+@with_json_schema({"description": "each (kind, id) once"})
+def _unique_members(members: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A member is listed once."""
+    seen: dict[tuple[str, str], int] = {}
+    for index, member in enumerate(members):
+        key = (member["kind"], member["id"])
+        if key in seen:
+            raise vol.Invalid(
+                f"duplicate member {key[0]} '{key[1]}' (also at [{seen[key]}])",
+                path=[index],
+            )
+        seen[key] = index
+    return members
 
 
+MEMBERS = vol.Schema({vol.Required("members"): vol.All([OWNER], _unique_members)})
+
+
+@with_json_schema({})
 def _rule_hours_match(rule: dict[str, Any]) -> dict[str, Any]:
     """Windows are given exactly when hours is ``windows``."""
     if rule["hours"] == Hours.WINDOWS.value and not rule["windows"]:
@@ -180,12 +199,28 @@ ASSIGNMENT = vol.Schema(
     }
 )
 
-JOIN = vol.Schema(
-    {
-        vol.Required("driver_id"): entity_id,
-        vol.Exclusive("charger_id", "target"): entity_id,
-        vol.Exclusive("station_group", "target"): entity_id,
-    }
+_BOTH = "give charger_id or station_group, not both"
+
+
+@with_json_schema({})
+def _one_target(data: dict[str, Any]) -> dict[str, Any]:
+    """A join names a charger or a station group."""
+    if "charger_id" in data and "station_group" in data:
+        raise vol.Invalid(_BOTH, path=["station_group"])
+    if "charger_id" not in data and "station_group" not in data:
+        raise vol.Invalid("give charger_id or station_group", path=["charger_id"])
+    return data
+
+
+JOIN = vol.All(
+    vol.Schema(
+        {
+            vol.Required("driver_id"): entity_id,
+            vol.Optional("charger_id"): entity_id,
+            vol.Optional("station_group"): entity_id,
+        }
+    ),
+    _one_target,
 )
 
 
