@@ -84,8 +84,8 @@ def config() -> SiteConfig:
 class Broker:
     """A real Mosquitto on a free loopback port, stoppable and restartable."""
 
-    def __init__(self, workdir: Path) -> None:
-        self.port = free_port()
+    def __init__(self, workdir: Path, port: int | None = None) -> None:
+        self.port = port or free_port()
         self._conf = workdir / "mosquitto.conf"
         self._conf.write_text(
             f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"

@@ -64,6 +64,7 @@ PUBLISHED_EVENTS = frozenset(
 )
 _SHED_EVENTS = frozenset({EventKind.LOAD_SHED_START, EventKind.LOAD_SHED_END})
 ONLINE, OFFLINE = "online", "offline"
+BUS_BUFFER = 1000  # events between the bus and this bridge (not the outage queue)
 
 
 @dataclass(slots=True)
@@ -118,13 +119,19 @@ class MqttBridge:
         """Events waiting for the broker."""
         return len(self._events)
 
+    @property
+    def dropped_events(self) -> int:
+        """Events lost to a full queue (outage queue plus the bus buffer)."""
+        bus = self._subscription.dropped if self._subscription else 0
+        return self.stats.events_dropped + bus
+
     async def start(self) -> None:
         """Start publishing (a no-op when MQTT is disabled in the config)."""
         if not self._settings.enabled or self._running:
             return
         self._running = True
         self._refresh_all()
-        self._subscription = self._services.bus.subscribe(self._event_queue_size)
+        self._subscription = self._services.bus.subscribe(BUS_BUFFER)
         self._services.live.add_listener(self._on_live_change)
         site_id = self._services.site.config.site.id
         self._client = MqttClient(
