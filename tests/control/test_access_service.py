@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +137,9 @@ async def test_policy_hours_follow_the_injected_clock(
         access, "PU", {"usable_by": "daytime", "visible_to": "daytime"}
     )
     assert await tap(access, "PU", "A1") == (True, "policy:daytime")  # 10:00
+    # The accept expires when the window closes, so a charger's cache cannot outlive it.
+    result = await access.authorize("PU", 1, "A1", AuthPurpose.AUTHORIZE)
+    assert result.expiry == datetime(2026, 3, 11, 17, 0, tzinfo=UTC)  # 18:00 CET
     assert await tap(access, "PU", "B1") == (False, "policy_never")
     clock = services.clock
     assert isinstance(clock, ManualClock)

@@ -20,6 +20,7 @@ from evsite.config.models import Charger, Scope, TimeWindow, Weekday
 from evsite.core.access import (
     AccessRequest,
     Holder,
+    access_until,
     applicable_rules,
     authorize,
     offline_entry,
@@ -115,3 +116,23 @@ def test_offline_entries_are_accepted_at_every_hour(
     for step in range(0, 7 * 24 * 60, 37):
         later = now + timedelta(minutes=step)
         assert authorize(_request(scope, holder, policy, later, tz)).accepted
+
+
+@settings(max_examples=150, deadline=None)
+@given(scopes, holders, policies, instants, st.sampled_from(ZONES))
+def test_access_stays_open_until_the_reported_end(
+    scope: Scope, holder: Holder, policy: AccessPolicy, now: datetime, tz: str
+) -> None:
+    request = _request(scope, holder, policy, now, tz)
+    if not authorize(request).accepted:
+        return
+    until = access_until(request)
+    if until is None:  # not limited by hours: open at every hour
+        return
+    assert until > now
+    # Every instant before the reported end is still inside the policy.
+    step = max((until - now) / 40, timedelta(minutes=1))
+    probe = now
+    while probe < until:
+        assert authorize(_request(scope, holder, policy, probe, tz)).accepted
+        probe += step

@@ -16,6 +16,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import datetime
 from typing import Any, Protocol
 
 from evsite.adapters.storage.access_repo import AccessData, AccessRepository, AuthLogRow
@@ -41,6 +42,7 @@ from evsite.core.access import (
     Decision,
     Holder,
     TagVerdict,
+    access_until,
     authorize,
     offline_entry,
     resolve_holder,
@@ -203,9 +205,7 @@ class AccessService:
             IdTagStatus(decision.status.value),
             decision.rule,
             parent_id_tag=tag.parent if tag else None,
-            expiry=_expiry(tag, req.parent if req else None)
-            if decision.accepted
-            else None,
+            expiry=_result_expiry(req) if decision.accepted and req else None,
         )
 
     async def _decide(
@@ -307,8 +307,11 @@ class AccessService:
             sub.close()
 
     async def _on_event(self, event: Event) -> None:
-        if event.kind is EventKind.CHARGER_CONNECTED and event.charger_id:
+        if event.kind is EventKind.CHARGER_BOOTED and event.charger_id:
+            # A booted charger may have forgotten its availability: say it again.
             await self.enforce_availability(event.charger_id, reconnected=True)
+        elif event.kind is EventKind.CHARGER_CONNECTED and event.charger_id:
+            await self.enforce_availability(event.charger_id)
         elif event.kind is EventKind.CONFIG_CHANGED:
             for charger in self.services.site.config.chargers:
                 await self.enforce_availability(charger.id)
@@ -357,9 +360,15 @@ class AccessService:
         return found
 
 
-def _expiry(tag: RfidTag | None, parent: RfidTag | None) -> Any:
+def _expiry(tag: RfidTag | None, parent: RfidTag | None) -> datetime | None:
     """The earlier of a tag's and its parent's expiry."""
     dates = [t.expiry for t in (tag, parent) if t is not None and t.expiry is not None]
+    return min(dates) if dates else None
+
+
+def _result_expiry(req: AccessRequest) -> datetime | None:
+    """The tag's (or parent's) expiry, or the end of hour-limited access if earlier."""
+    dates = [d for d in (_expiry(req.tag, req.parent), access_until(req)) if d]
     return min(dates) if dates else None
 
 

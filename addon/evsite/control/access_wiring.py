@@ -57,9 +57,14 @@ async def start_access(
     """Create, register and start the access subsystem.
 
     Registers ``components["authorizer"]`` and ``components["access"]`` (the
-    :class:`AccessService`) and ``components["waitlists"]``. ``tick_s=None``
-    leaves calling :meth:`WaitlistService.tick` to the caller (tests).
+    :class:`AccessService`) and ``components["waitlists"]``. Without
+    ``commands``, the OCPP server's ``components["charger_commands"]`` is used
+    (start the central system first). ``tick_s=None`` leaves calling
+    :meth:`WaitlistService.tick` to the caller (tests).
     """
+    if commands is None:
+        found = services.components.get("charger_commands")
+        commands = found if hasattr(found, "send_local_list") else None  # type: ignore[assignment]
     access = AccessService(services, commands)
     waitlists = WaitlistService(services, commands)
     services.components["access"] = access
@@ -77,5 +82,3 @@ async def start_access(
             _tick_forever(waitlists, tick_s), name="evsite-waitlist-tick"
         )
     return subsystem
-
-

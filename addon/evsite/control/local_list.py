@@ -33,6 +33,9 @@ _LOGGER = logging.getLogger(__name__)
 FEATURE = "local_auth_list"
 # Expiry dates pass without any event: compare desired and sent this often.
 RECHECK_S = 60.0
+# A charger's features are read after its boot; until then it looks
+# unsupported. Retry a fresh connection this many times, doubling from 0.5 s.
+DISCOVERY_RETRIES = 6
 
 
 def entry_dict(entry: LocalListEntry) -> dict[str, Any]:
@@ -67,6 +70,8 @@ class LocalListSync:
         self._idle = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._remove_listener: Any = None
+        self._retries: dict[str, int] = {}
+        self._timers: dict[str, asyncio.TimerHandle] = {}
 
     async def start(self) -> None:
         """Sync on every access change, config change and charger (re)connection."""
@@ -80,6 +85,9 @@ class LocalListSync:
         if self._remove_listener is not None:
             self._remove_listener()
             self._remove_listener = None
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -92,10 +100,32 @@ class LocalListSync:
         self._kick()
 
     def _on_event(self, event: Event) -> None:
-        if event.kind is EventKind.CHARGER_CONNECTED and event.charger_id:
+        fresh = (EventKind.CHARGER_CONNECTED, EventKind.CHARGER_BOOTED)
+        if event.kind in fresh and event.charger_id:
             self._reconnected.add(event.charger_id)
+            self._retries[event.charger_id] = 0
             self._dirty.add(event.charger_id)
             self._kick()
+
+    def _retry_later(self, charger_id: str) -> None:
+        """Try a freshly connected charger again once its features may be known."""
+        attempt = self._retries.get(charger_id)
+        if attempt is None or attempt >= DISCOVERY_RETRIES:
+            self._retries.pop(charger_id, None)
+            return
+        self._retries[charger_id] = attempt + 1
+        self._reconnected.add(charger_id)
+
+        def again() -> None:
+            self._timers.pop(charger_id, None)
+            self._dirty.add(charger_id)
+            self._kick()
+
+        old = self._timers.pop(charger_id, None)
+        if old is not None:
+            old.cancel()
+        delay = 0.5 * 2**attempt
+        self._timers[charger_id] = asyncio.get_running_loop().call_later(delay, again)
 
     def _kick(self) -> None:
         self._idle.clear()
@@ -117,7 +147,11 @@ class LocalListSync:
                 reconnected = charger_id in self._reconnected
                 self._reconnected.discard(charger_id)
                 try:
-                    await self.sync(charger_id, reconnected=reconnected)
+                    done = await self.sync(charger_id, reconnected=reconnected)
+                    if done == "unsupported":
+                        self._retry_later(charger_id)
+                    else:
+                        self._retries.pop(charger_id, None)
                 except (ChargerError, TimeoutError) as err:
                     _LOGGER.warning("local list sync of %s failed: %s", charger_id, err)
                 except Exception:

@@ -18,6 +18,7 @@ Order of the rules (first that decides wins):
 Public API:
     authorize(request) -> Decision
     offline_entry(request) -> bool
+    access_until(request) -> datetime | None
     resolve_holder(tag, tags, holders) -> Holder | None
 """
 
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
@@ -38,7 +39,7 @@ from evsite.config.access_models import (
     RfidTag,
     TagStatus,
 )
-from evsite.config.models import Charger, Scope
+from evsite.config.models import Charger, Scope, TimeWindow
 from evsite.core.schedule import window_contains
 
 
@@ -274,6 +275,44 @@ def authorize(req: AccessRequest) -> Decision:
         return scope
     local = req.now.astimezone(ZoneInfo(req.timezone))
     return _policy_check(req.policy, holder, local)
+
+
+def _window_end(window: TimeWindow, local: datetime) -> datetime:
+    """When ``window``, open at wall time ``local``, closes (site timezone)."""
+    day = local.date()
+    if window.start >= window.end and local.time().replace(tzinfo=None) >= window.start:
+        day += timedelta(days=1)  # the evening part of a window wrapping midnight
+    end = datetime.combine(day, window.end, tzinfo=local.tzinfo)
+    # 24:00 is stored as 23:59:59; round up to midnight.
+    return end + timedelta(seconds=1) if window.end == time(23, 59, 59) else end
+
+
+def access_until(req: AccessRequest) -> datetime | None:
+    """When an accepted, hour-limited access ends (None: not limited by hours).
+
+    Sent as ``idTagInfo.expiryDate`` so a charger's authorization cache does
+    not keep accepting the tag after the policy window closes.
+
+    Args:
+        req: a request :func:`authorize` accepts under a policy.
+
+    Returns:
+        The latest end among the holder's windows open now, as an aware time.
+    """
+    if req.policy is None or req.holder is None:
+        return None
+    rules = applicable_rules(req.policy, req.holder)
+    if any(r.hours is Hours.ANYTIME for r in rules):
+        return None
+    local = req.now.astimezone(ZoneInfo(req.timezone))
+    ends = [
+        _window_end(w, local)
+        for r in rules
+        if r.hours is Hours.WINDOWS
+        for w in r.windows
+        if window_contains(w, local)
+    ]
+    return max(ends) if ends else None
 
 
 def offline_entry(req: AccessRequest) -> bool:
