@@ -1,0 +1,354 @@
+"""Send allocated limits to chargers as charging profiles (SPEC §2.1, §2.3, §4.3).
+
+One worker task per charger with something to send, so a slow charger never
+holds up the others (the OCPP adapter queues calls per charger anyway). A
+worker always sends the *latest* target: targets submitted while it is busy
+replace older ones.
+
+Rules:
+- Decreases go out at once, whatever their size: the charger must never be
+  allowed more than the allocator granted, or Σ limits could exceed a panel.
+- Increases go out only beyond the deadband, at most ``ramp_up_step_a`` per
+  ramp interval, and never to a value between 0 and the minimum current
+  (IEC 61851-1: below 6 A an EV cannot charge).
+- A new transaction starts from the TxDefaultProfile in force (the offline
+  allocation); its first TxProfile is sent whatever the deadband.
+- A charger that rejects a profile is uncontrollable until it accepts: the
+  worker re-sends the rejected profile with exponential backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from evsite.adapters.storage.energy_repo import SentLimit
+from evsite.control.clock import Clock
+from evsite.control.live import LiveState
+from evsite.control.ports import ChargerCommands, ProfilePurpose
+from evsite.errors import EvsiteError
+
+_LOGGER = logging.getLogger(__name__)
+
+SEND_TIMEOUT_S = 10.0
+RETRY_START_S = 1.0
+RETRY_MAX_S = 60.0
+RAMP_INTERVAL_S = 1.0  # the control tick: one ramp step per tick at most
+_EPS = 1e-6
+
+Recorder = Callable[[SentLimit], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """What a connector should be limited to now, and why."""
+
+    limit_a: float
+    reason: str
+    transaction_id: str | None
+    floor_a: float  # the minimum current: ramp steps never land below it
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """One profile to send."""
+
+    connector_id: int
+    limit_a: float
+    purpose: ProfilePurpose
+    transaction_id: str | None
+    reason: str
+
+
+@dataclass(slots=True)
+class InForce:
+    """A TxProfile a charger accepted for a transaction."""
+
+    limit_a: float
+    transaction_id: str
+    at: float  # monotonic seconds
+
+
+def plan_step(
+    target: Target,
+    current: float,
+    *,
+    first: bool,
+    deadband_a: float,
+    ramp_up_step_a: float,
+    may_ramp: bool,
+) -> float | None:
+    """The limit to send now, or None to leave the charger as it is.
+
+    Args:
+        target: the allocated limit.
+        current: the limit in force (last accepted, or the TxDefault).
+        first: no TxProfile has been sent for this transaction yet.
+        deadband_a: increases up to this size are not sent.
+        ramp_up_step_a: largest increase per ramp interval.
+        may_ramp: a ramp interval has passed since the last send.
+
+    Returns:
+        The limit to send, or None.
+    """
+    goal = target.limit_a
+    if goal < current - _EPS:
+        return goal  # down at once
+    if first:
+        if goal - current <= deadband_a + _EPS or not may_ramp:
+            return min(goal, max(current, 0.0))
+        return _ramp(current, goal, ramp_up_step_a, target.floor_a)
+    if goal - current <= deadband_a + _EPS or not may_ramp:
+        return None
+    return _ramp(current, goal, ramp_up_step_a, target.floor_a)
+
+
+def _ramp(current: float, goal: float, step: float, floor: float) -> float:
+    nxt = min(goal, current + max(step, 0.1))
+    # From a pause, jump to the minimum at least: 0 < limit < minimum is invalid.
+    return min(goal, max(nxt, floor))
+
+
+@dataclass(slots=True)
+class _ChargerWork:
+    targets: dict[int, Target] = field(default_factory=dict)
+    default_a: float | None = None  # a TxDefault still to push
+    task: asyncio.Task[None] | None = None
+    retrying: bool = False  # waiting to re-send a rejected profile
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class Dispatcher:
+    """Per-charger workers sending profiles; remembers what is in force."""
+
+    def __init__(
+        self,
+        commands: ChargerCommands,
+        live: LiveState,
+        clock: Clock,
+        *,
+        on_control_change: Callable[[str, bool], None],
+        record: Recorder | None = None,
+        retry_start_s: float = RETRY_START_S,
+    ) -> None:
+        """Send through ``commands``; report controllability changes."""
+        self._commands = commands
+        self._live = live
+        self._clock = clock
+        self._on_control_change = on_control_change
+        self._record = record
+        self._retry_start_s = retry_start_s
+        self._work: dict[str, _ChargerWork] = {}
+        self.in_force: dict[tuple[str, int], InForce] = {}
+        self.defaults_in_force: dict[str, float | None] = {}
+        self._wanted_default: dict[str, float] = {}
+        self.deadband_a = 0.5
+        self.ramp_up_step_a = 4.0
+        self.sent_count = 0
+        self.on_sent: Callable[[str, Command], None] | None = None
+
+    # Submitting work
+
+    def submit(self, charger_id: str, targets: dict[int, Target]) -> None:
+        """Replace the charger's targets and make sure its worker runs."""
+        work = self._work.setdefault(charger_id, _ChargerWork())
+        work.targets = targets
+        self._kick(charger_id, work)
+
+    def push_default(self, charger_id: str, limit_a: float) -> None:
+        """Queue the charger's TxDefaultProfile (its offline allocation, per port)."""
+        work = self._work.setdefault(charger_id, _ChargerWork())
+        work.default_a = limit_a
+        self._wanted_default[charger_id] = limit_a
+        self._kick(charger_id, work)
+
+    def forget(self, charger_id: str) -> None:
+        """The charger reconnected or left: its live profiles are unknown now."""
+        for key in [k for k in self.in_force if k[0] == charger_id]:
+            del self.in_force[key]
+
+    def limit_in_force(self, charger_id: str, connector_id: int) -> InForce | None:
+        """The TxProfile the connector accepted, if any."""
+        return self.in_force.get((charger_id, connector_id))
+
+    def busy(self) -> bool:
+        """Some worker is sending (not just waiting to retry a rejecting charger)."""
+        return any(
+            w.task is not None and not w.task.done() and not w.retrying
+            for w in self._work.values()
+        )
+
+    async def stop(self) -> None:
+        """Cancel every worker and wait for them."""
+        tasks = [w.task for w in self._work.values() if w.task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._work.clear()
+
+    def _kick(self, charger_id: str, work: _ChargerWork) -> None:
+        work.wake.set()
+        if work.task is None or work.task.done():
+            work.task = asyncio.create_task(
+                self._worker(charger_id, work), name=f"dispatch:{charger_id}"
+            )
+
+    # The worker
+
+    async def _worker(self, charger_id: str, work: _ChargerWork) -> None:
+        """Send until nothing is left; retry a rejecting charger with backoff."""
+        try:
+            while work.wake.is_set():
+                work.wake.clear()
+                rejected = await self._send_pending(charger_id, work)
+                if rejected is not None:
+                    work.retrying = True
+                    try:
+                        await self._retry(charger_id, rejected)
+                    finally:
+                        work.retrying = False
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            _LOGGER.exception("dispatch to %s failed", charger_id)
+
+    async def _send_pending(
+        self, charger_id: str, work: _ChargerWork
+    ) -> Command | None:
+        """Send the pending TxDefault and TxProfiles; the rejected command, if any."""
+        if not self._commands.is_connected(charger_id):
+            return None
+        if work.default_a is not None:
+            default, work.default_a = work.default_a, None
+            cmd = Command(
+                0, default, ProfilePurpose.TX_DEFAULT, None, "offline_allocation"
+            )
+            if not await self._send(charger_id, cmd):
+                return cmd
+        for connector_id, target in sorted(work.targets.items()):
+            cmd_or_none = self._plan(charger_id, connector_id, target)
+            if cmd_or_none is not None and not await self._send(
+                charger_id, cmd_or_none
+            ):
+                return cmd_or_none
+        return None
+
+    def _plan(
+        self, charger_id: str, connector_id: int, target: Target
+    ) -> Command | None:
+        """The TxProfile to send for one connector now, if any."""
+        if target.transaction_id is None:
+            return None  # OCPP 1.6: TxProfile needs a transaction; TxDefault holds it
+        held = self.in_force.get((charger_id, connector_id))
+        first = held is None or held.transaction_id != target.transaction_id
+        if first or held is None:
+            current = self.defaults_in_force.get(charger_id) or 0.0
+            may_ramp = True
+        else:
+            current = held.limit_a
+            may_ramp = self._clock.monotonic() - held.at >= RAMP_INTERVAL_S - _EPS
+        limit = plan_step(
+            target,
+            current,
+            first=first,
+            deadband_a=self.deadband_a,
+            ramp_up_step_a=self.ramp_up_step_a,
+            may_ramp=may_ramp,
+        )
+        if limit is None:
+            return None
+        return Command(
+            connector_id, limit, ProfilePurpose.TX, target.transaction_id, target.reason
+        )
+
+    async def _send(self, charger_id: str, cmd: Command) -> bool:
+        """Send one profile; False only when the charger rejected it."""
+        try:
+            accepted = await asyncio.wait_for(
+                self._commands.set_limit(
+                    charger_id, cmd.connector_id, cmd.limit_a, cmd.purpose,
+                    cmd.transaction_id,
+                ),
+                SEND_TIMEOUT_S,
+            )  # fmt: skip
+        except (TimeoutError, EvsiteError, OSError) as err:
+            # Not a rejection: the link failed; the next cycle sends again.
+            _LOGGER.warning("profile to %s not delivered: %s", charger_id, err)
+            return True
+        self.sent_count += 1
+        if self.on_sent is not None:
+            self.on_sent(charger_id, cmd)
+        _LOGGER.debug(
+            "limit %s/%d -> %.1f A as %s (%s): %s",
+            charger_id, cmd.connector_id, cmd.limit_a, cmd.purpose.value, cmd.reason,
+            "accepted" if accepted else "REJECTED",
+        )  # fmt: skip
+        if accepted:
+            self._accepted(charger_id, cmd)
+        elif cmd.purpose is ProfilePurpose.TX_DEFAULT:
+            self.defaults_in_force[charger_id] = None
+        await self._store(charger_id, cmd, accepted)
+        return accepted or not self._still_relevant(charger_id, cmd)
+
+    def _accepted(self, charger_id: str, cmd: Command) -> None:
+        if cmd.purpose is ProfilePurpose.TX_DEFAULT:
+            self.defaults_in_force[charger_id] = cmd.limit_a
+        elif cmd.transaction_id is not None:
+            self.in_force[(charger_id, cmd.connector_id)] = InForce(
+                cmd.limit_a, cmd.transaction_id, self._clock.monotonic()
+            )
+
+    def _still_relevant(self, charger_id: str, cmd: Command) -> bool:
+        """A TxProfile rejected after its transaction ended says nothing of control."""
+        if cmd.purpose is not ProfilePurpose.TX:
+            return True
+        state = self._live.chargers.get(charger_id)
+        conn = state.connectors.get(cmd.connector_id) if state is not None else None
+        return conn is not None and conn.transaction_id == cmd.transaction_id
+
+    async def _store(self, charger_id: str, cmd: Command, accepted: bool) -> None:
+        if self._record is None:
+            return
+        sent = SentLimit(
+            charger_id, cmd.connector_id, cmd.purpose.value, cmd.limit_a,
+            cmd.transaction_id, accepted,
+        )  # fmt: skip
+        try:
+            await self._record(sent)
+        except EvsiteError as err:
+            _LOGGER.warning(
+                "could not record the limit sent to %s: %s", charger_id, err
+            )
+
+    async def _retry(self, charger_id: str, cmd: Command) -> None:
+        """Uncontrollable until it accepts a profile again (exponential backoff)."""
+        self._on_control_change(charger_id, False)
+        delay = self._retry_start_s
+        probe: Command | None = cmd
+        while probe is not None:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RETRY_MAX_S)
+            probe = self._probe(charger_id, probe)
+            if probe is None or not self._commands.is_connected(charger_id):
+                continue
+            if await self._send(charger_id, probe):
+                break
+        _LOGGER.info("charger %s is controllable again", charger_id)
+        self._on_control_change(charger_id, True)
+
+    def _probe(self, charger_id: str, cmd: Command) -> Command | None:
+        """What to retry: a newer TxDefault if one was asked for, else ``cmd``."""
+        work = self._work.get(charger_id)
+        if work is not None and work.default_a is not None:
+            default, work.default_a = work.default_a, None
+            return Command(
+                0, default, ProfilePurpose.TX_DEFAULT, None, "offline_allocation"
+            )
+        if self._still_relevant(charger_id, cmd):
+            return cmd
+        wanted = self._wanted_default.get(charger_id)
+        if wanted is None:
+            return None  # nothing left to prove; the next cycle tests it again
+        return Command(0, wanted, ProfilePurpose.TX_DEFAULT, None, "offline_allocation")

@@ -1,0 +1,292 @@
+"""The energy-management control loop (SPEC §2): snapshot, allocate, apply, dispatch.
+
+A cycle runs at once after any event that changes demand (plug-in, status,
+session start/stop, meter sample, config change, charger lost) and on a 1 s
+tick; events arriving during a cycle coalesce into the next one. A meter
+sample first steps that panel's shed state machine, so an overload is shed in
+the same cycle as the sample that shows it (SPEC §2.2). Operator and
+automation controls (shed level, charge now, delay cancel, connector caps,
+offline allocations) are methods here, shared by REST, MQTT and Home Assistant.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import cast
+
+from evsite.adapters.storage.energy_repo import EnergyRepository, SentLimit
+from evsite.context import Services
+from evsite.control import energy_controls as controls
+from evsite.control.dispatch import Dispatcher
+from evsite.control.energy_apply import (
+    EnergyState,
+    apply_allocation,
+    charger_targets,
+    shed_inputs,
+)
+from evsite.control.energy_snapshot import ControlInputs, build_snapshot
+from evsite.control.events import Event, EventKind
+from evsite.control.live import ChargerLink
+from evsite.control.meters import SiteMeters
+from evsite.control.ports import ChargerCommands
+from evsite.control.shedding_service import ShedService
+from evsite.core.allocation_model import Allocation
+from evsite.core.allocator import allocate
+from evsite.core.shedding import ExternalShed
+from evsite.errors import NotFoundError
+
+_LOGGER = logging.getLogger(__name__)
+
+COMPONENT = "energy"
+TICK_S = 1.0
+_WAKE_ON = frozenset(
+    {
+        EventKind.CHARGER_CONNECTED,
+        EventKind.CHARGER_BOOTED,
+        EventKind.CHARGER_DISCONNECTED,
+        EventKind.CHARGER_UNREACHABLE,
+        EventKind.STATUS_CHANGED,
+        EventKind.SESSION_STARTED,
+        EventKind.SESSION_STOPPED,
+        EventKind.CONFIG_CHANGED,
+    }
+)
+
+
+class EnergyController:
+    """Owns the control loop, the shed service, the meters and the dispatcher."""
+
+    def __init__(
+        self,
+        services: Services,
+        *,
+        commands: ChargerCommands | None = None,
+        tick_s: float = TICK_S,
+        retry_start_s: float = 1.0,
+        meters: bool = True,
+    ) -> None:
+        """Prepare; ``commands`` defaults to ``services.components["csms"]``."""
+        self.services = services
+        found = commands if commands is not None else services.components.get("csms")
+        if found is None:
+            raise NotFoundError("component", "csms")
+        self.commands = cast(ChargerCommands, found)
+        self.repo = EnergyRepository(services.db)
+        self.shed = ShedService(self.repo, services.bus)
+        self.state = EnergyState(services)
+        self.dispatcher = Dispatcher(
+            self.commands, services.live, services.clock,
+            on_control_change=self._control_changed, record=self._record,
+            retry_start_s=retry_start_s,
+        )  # fmt: skip
+        self.meters = (
+            SiteMeters(services.site, services.live, services.clock) if meters else None
+        )
+        self.latest: Allocation | None = None
+        self.cycles = 0
+        self._tick_s = tick_s
+        self._wake = asyncio.Event()
+        self._samples: set[str] = set()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._remove_listener: object = None
+        self._lock = asyncio.Lock()
+
+    # Lifecycle
+
+    async def start(self) -> None:
+        """Load persisted state, subscribe, start the loop, the tick and the meters."""
+        await self.state.load(self.repo, self.dispatcher)
+        await self.shed.load(self.services.clock.now())
+        self.services.live.add_listener(self._on_live)
+        self._remove_listener = self.services.bus.add_listener(self._on_event)
+        for charger_id, charger in self.services.live.chargers.items():
+            if charger.link is ChargerLink.CONNECTED:
+                self.state.needs_default.add(charger_id)
+        self._tasks = [
+            asyncio.create_task(self._loop(), name="energy:loop"),
+            asyncio.create_task(self._ticker(), name="energy:tick"),
+        ]
+        if self.meters is not None:
+            self.meters.start()
+        self.services.components[COMPONENT] = self
+        self._wake.set()
+
+    async def stop(self) -> None:
+        """Cancel every task this controller owns and wait for them."""
+        remover = self._remove_listener
+        if callable(remover):
+            remover()
+        self._remove_listener = None
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        await self.dispatcher.stop()
+        if self.meters is not None:
+            await self.meters.stop()
+        if self.services.components.get(COMPONENT) is self:
+            del self.services.components[COMPONENT]
+
+    def wake(self) -> None:
+        """Ask for a cycle as soon as possible."""
+        self._wake.set()
+
+    def _on_live(self, kind: str, entity_id: str) -> None:
+        if kind == "panel":
+            self._samples.add(entity_id)
+            self._wake.set()
+
+    def _on_event(self, event: Event) -> None:
+        if event.kind not in _WAKE_ON:
+            return
+        cid = event.charger_id
+        if (
+            event.kind in (EventKind.CHARGER_CONNECTED, EventKind.CHARGER_BOOTED)
+            and cid
+        ):
+            # A reconnected charger may have lost its profiles (go-e#217): re-push.
+            self.state.needs_default.add(cid)
+            self.dispatcher.forget(cid)
+        elif event.kind is EventKind.CONFIG_CHANGED:
+            self.state.config_changed()
+        self._wake.set()
+
+    async def _loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self.run_cycle()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                _LOGGER.exception("energy control cycle failed")
+
+    async def _ticker(self) -> None:
+        while True:
+            await asyncio.sleep(self._tick_s)
+            self._wake.set()
+
+    # One cycle
+
+    async def run_cycle(self) -> Allocation:
+        """Shed on new samples, allocate, write live state, dispatch."""
+        async with self._lock:
+            services = self.services
+            now = services.clock.now()
+            config = services.site.config
+            cache = self.state.cache(config)
+            samples, self._samples = self._samples, set()
+            for panel_id in sorted(samples):
+                await self._shed_step(panel_id)
+            await self.state.expire_charge_now(self.repo)
+            inputs = ControlInputs(
+                tree=cache.tree,
+                offline_allocations=cache.offline,
+                defaults_in_force=self.state.station_defaults(self.dispatcher),
+                shedding=dict(self.shed.states),
+                external_shed=self.shed.external,
+                overrides=self.state.overrides(),
+                previous=self.latest,
+            )
+            snapshot, delayed = build_snapshot(config, services.live, now, inputs)
+            allocation = allocate(snapshot)
+            apply_allocation(services, allocation, delayed, self.state, now)
+            self.latest = allocation
+            self._dispatch(allocation)
+            self.cycles += 1
+            return allocation
+
+    async def _shed_step(self, panel_id: str) -> None:
+        """Step one metered panel's shed state with its newest sample."""
+        config = self.services.site.config
+        panel = config.panel(panel_id)
+        sample = self.services.live.meters.get(panel_id)
+        if panel is None or panel.meter is None or sample is None:
+            return
+        tree = self.state.cache(config).tree
+        limit, measured, chargers = shed_inputs(
+            config, tree, panel, sample, self.latest
+        )
+        started = await self.shed.on_sample(
+            config, panel_id, measured, sample.at, limit_a=limit, chargers=chargers
+        )
+        if started:
+            _LOGGER.debug("panel %s overloaded: shedding in this cycle", panel_id)
+
+    def _dispatch(self, allocation: Allocation) -> None:
+        """Push TxDefaults where needed and submit every online charger's targets."""
+        config = self.services.site.config
+        cache = self.state.cache(config)
+        for charger in config.chargers:
+            cid = charger.id
+            if not self.commands.is_connected(cid):
+                continue
+            wanted = cache.per_port_default[cid]
+            if (
+                cid in self.state.needs_default
+                or self.state.default_wanted.get(cid) != wanted
+            ):
+                self.state.needs_default.discard(cid)
+                self.state.default_wanted[cid] = wanted
+                self.dispatcher.push_default(cid, wanted)
+            live = self.services.live.chargers.get(cid)
+            if live is None or not live.controllable:
+                continue
+            self.dispatcher.submit(
+                cid, charger_targets(charger, allocation, live, config)
+            )
+
+    def _control_changed(self, charger_id: str, controllable: bool) -> None:
+        """The dispatcher found a charger (un)controllable: show it, re-allocate."""
+        state = self.services.live.charger(charger_id)
+        if state.controllable != controllable:
+            state.controllable = controllable
+            _LOGGER.warning(
+                "charger %s is %s", charger_id,
+                "controllable again" if controllable else
+                "rejecting profiles: treated as uncontrollable (full limit reserved)",
+            )  # fmt: skip
+            self.services.live.changed("charger", charger_id)
+        self._wake.set()
+
+    async def _record(self, sent: SentLimit) -> None:
+        await self.repo.record_sent(sent, self.services.clock.now())
+
+    # Controls shared by REST, MQTT and Home Assistant
+
+    async def set_shed_level(
+        self,
+        percent: float | None = None,
+        limit_a: float | None = None,
+        panel_id: str | None = None,
+    ) -> ExternalShed | None:
+        """Set the external shed level (both None clears it); returns it."""
+        return await controls.set_shed_level(self, percent, limit_a, panel_id)
+
+    async def charge_now(
+        self, charger_id: str, connector_id: int, enabled: bool = True
+    ) -> None:
+        """Lift (or restore) the delay for the connector's current session."""
+        await controls.charge_now(self, charger_id, connector_id, enabled)
+
+    async def cancel_delay(self, charger_id: str, enabled: bool = True) -> None:
+        """Cancel (or restore) delayed charging for a whole charger."""
+        await controls.cancel_delay(self, charger_id, enabled)
+
+    async def set_connector_limit(
+        self, charger_id: str, connector_id: int, limit_a: float | None
+    ) -> None:
+        """Cap a connector at ``limit_a`` A (None removes the cap)."""
+        await controls.set_connector_limit(self, charger_id, connector_id, limit_a)
+
+    def offline_allocation(self, charger_id: str) -> controls.OfflineAllocation:
+        """A charger's offline allocation (configured, per port, in force)."""
+        return controls.offline_allocation(self, charger_id)
+
+    async def set_offline_allocation(
+        self, charger_id: str, value: float | None
+    ) -> controls.OfflineAllocation:
+        """Set or remove a charger's offline override (validated, persisted, pushed)."""
+        return await controls.set_offline_allocation(self, charger_id, value)
