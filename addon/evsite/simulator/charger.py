@@ -9,6 +9,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import aiohttp
@@ -351,17 +352,23 @@ class SimCharger:
         for conn in self.connectors.values():
             conn.advance(elapsed)
 
+    def session_ref(self, connector: int) -> tuple[str | None, datetime | None]:
+        """(transaction id, start) of the running session; id "" = not known yet."""
+        tx = self.connectors[connector].tx
+        if tx is None or tx.stopped:
+            return None, None
+        return tx.tx_id or "", tx.started
+
     def effective_limit(self, connector: int) -> float | None:
         """Per-phase amps the installed profiles allow now (None: no profile)."""
-        conn = self.connectors[connector]
-        tx = conn.tx
+        tx_id, started = self.session_ref(connector)
         return prof.limit_amps(
             self.profiles,
             connector,
-            tx.tx_id if tx else None,
-            tx.started if tx else None,
+            tx_id,
+            started,
             self.clock.now(),
-            conn.phases,
+            self.connectors[connector].phases,
         )
 
     def current_draw(self, connector: int) -> float:

@@ -166,12 +166,12 @@ class Flow(ABC):
         conn = sim.connectors.get(connector)
         if conn is None:
             return None
-        tx = conn.tx
+        tx_id, started = sim.session_ref(connector)
         periods = prof.composite(
             sim.profiles,
             connector,
-            tx.tx_id if tx else None,
-            tx.started if tx else None,
+            tx_id,
+            started,
             sim.clock.now(),
             duration,
             conn.phases,
@@ -208,11 +208,13 @@ class Flow(ABC):
                 await self.sim.authorize(id_tag)
             ):
                 return
-            await self.authorized(conn, id_tag)
-            if profile is not None and conn.tx is not None:
+            if (
+                profile is not None
+            ):  # the session's TxProfile is in force from its start
                 self.sim.profiles = prof.install(
                     self.sim.profiles, prof.replace_connector(profile, conn.id)
                 )
+            await self.authorized(conn, id_tag)
             await self.sim.refresh()
 
         self.later(run())
