@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from evsite.config.models import SiteConfig
 from evsite.context import Services
 from evsite.control.events import Event, EventKind
 from evsite.control.live import ConnectorStatus
@@ -183,7 +184,8 @@ async def test_overload_sample_sheds_in_the_same_cycle(metered: Services) -> Non
     commands = FakeCommands()
     events = services.bus.subscribe()
     async with running(services, commands) as controller:
-        for cid in ("CP-1", "CP-2"):
+        # All connected: an offline CP-3 would reserve its 16 A in main.
+        for cid in ("CP-1", "CP-2", "CP-3"):
             connect(services, commands, cid)
         start_session(services, "CP-1", amps=20)
         start_session(services, "CP-2", tx="2", amps=20)
@@ -202,10 +204,12 @@ async def test_overload_sample_sheds_in_the_same_cycle(metered: Services) -> Non
         while (event := events.get_nowait()) is not None:
             seen.append(event)
         starts = [e for e in seen if e.kind is EventKind.LOAD_SHED_START]
-        assert starts and starts[0].data["panel_id"] == "main"
+        assert starts
+        assert starts[0].data["panel_id"] == "main"
         assert starts[0].data["chargers"] == ["CP-1", "CP-2"]
         log = await controller.repo.shed_events()
-        assert log[0].source == "meter" and log[0].ended_at is None
+        assert log[0].source == "meter"
+        assert log[0].ended_at is None
         assert log[0].depth_a == pytest.approx(15.0)
         # Restore needs limit - hysteresis for 30 s (hysteresis + hold).
         draw(services, "CP-1", 1, 11.5)
@@ -221,7 +225,7 @@ async def test_overload_sample_sheds_in_the_same_cycle(metered: Services) -> Non
 async def test_external_shed_level_limits_and_logs(services: Services) -> None:
     commands = FakeCommands()
     async with running(services, commands) as controller:
-        for cid in ("CP-1", "CP-2"):
+        for cid in ("CP-1", "CP-2", "CP-3"):
             connect(services, commands, cid)
         start_session(services, "CP-1")
         start_session(services, "CP-2", tx="2")
@@ -246,13 +250,14 @@ async def test_external_shed_level_limits_and_logs(services: Services) -> None:
 
 async def test_delay_charge_now_and_delay_cancel(tmp_path: Path) -> None:
     data = site_data()
-    data["delay_windows"] = [{"id": "night", "window": {"start": "21:00", "end": "07:00"}}]
+    data["delay_windows"] = [{"id": "night", "start": "21:00", "end": "07:00"}]
     services = await make_services(tmp_path, data)
     commands = FakeCommands()
     events = services.bus.subscribe()
     try:
         async with running(services, commands) as controller:
-            connect(services, commands, "CP-1")
+            for cid in ("CP-1", "CP-2"):  # an offline CP-2 reserves 20 A of garage
+                connect(services, commands, cid)
             start_session(services, "CP-1")
             await settle(controller)
             conn = services.live.chargers["CP-1"].connectors[1]
@@ -261,15 +266,21 @@ async def test_delay_charge_now_and_delay_cancel(tmp_path: Path) -> None:
             assert conn.delayed_until.isoformat() == "2026-01-05T21:00:00+01:00"
             await controller.charge_now("CP-1", 1)
             await settle(controller)
-            assert conn.limit_a == 32.0 and conn.charge_now
+            assert conn.limit_a == 32.0
+            assert conn.charge_now
             kinds = []
             while (event := events.get_nowait()) is not None:
                 kinds.append(event.kind)
-            assert EventKind.DELAY_START in kinds and EventKind.DELAY_END in kinds
+            assert EventKind.DELAY_START in kinds
+            assert EventKind.DELAY_END in kinds
             # Charge now lasts for the session; a new session is delayed again.
             start_session(services, "CP-1", tx="9")
             await settle(controller)
-            assert (conn.limit_a, conn.reason, conn.charge_now) == (0.0, "delayed", False)
+            assert (conn.limit_a, conn.reason, conn.charge_now) == (
+                0.0,
+                "delayed",
+                False,
+            )
             await controller.cancel_delay("CP-1")
             await settle(controller)
             assert conn.limit_a == 32.0
@@ -278,6 +289,12 @@ async def test_delay_charge_now_and_delay_cancel(tmp_path: Path) -> None:
             assert conn.reason == "delayed"
     finally:
         await services.db.close()
+
+
+def _override(config: SiteConfig, charger_id: str) -> float | None:
+    charger = config.charger(charger_id)
+    assert charger is not None
+    return charger.overrides.offline_allocation_a
 
 
 async def test_offline_allocation_change_is_validated_and_pushed(
@@ -290,7 +307,7 @@ async def test_offline_allocation_change_is_validated_and_pushed(
         result = await controller.set_offline_allocation("CP-1", 10)
         assert (result.offline_allocation_a, result.source) == (10.0, "override")
         await wait_until(lambda: commands.defaults("CP-1") == [20.0, 10.0])
-        assert services.site.config.charger("CP-1").overrides.offline_allocation_a == 10
+        assert _override(services.site.config, "CP-1") == 10
         await controller.set_offline_allocation("CP-2", 30)
         with pytest.raises(ConfigError) as err:
             await controller.set_offline_allocation("CP-1", 32)
@@ -300,7 +317,7 @@ async def test_offline_allocation_change_is_validated_and_pushed(
         assert err.value.problems[0].path == "offline_allocation_a"
         stored = await services.sites.load()
         assert stored is not None
-        assert stored.charger("CP-1").overrides.offline_allocation_a == 10
+        assert _override(stored, "CP-1") == 10
 
 
 async def test_state_survives_a_restart(services: Services) -> None:
@@ -312,8 +329,10 @@ async def test_state_survives_a_restart(services: Services) -> None:
         await controller.set_shed_level(percent=25)
         await controller.cancel_delay("CP-2")
     async with running(services, FakeCommands()) as again:
-        assert again.shed.external is not None and again.shed.external.percent == 25
+        assert again.shed.external is not None
+        assert again.shed.external.percent == 25
         assert again.state.delay_cancel == {"CP-2"}
         assert again.dispatcher.defaults_in_force["CP-1"] == 20.0
         log = await again.repo.shed_events()
-        assert len(log) == 1 and log[0].ended_at is None
+        assert len(log) == 1
+        assert log[0].ended_at is None

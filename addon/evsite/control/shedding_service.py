@@ -40,6 +40,7 @@ class ShedService:
         self.external: ExternalShed | None = None
         self.external_since: datetime | None = None
         self._open: dict[tuple[str, str | None], int] = {}  # (source, panel) -> row
+        self._affected: dict[tuple[str, str | None], set[str]] = {}
 
     async def load(self, now: datetime) -> None:
         """Restore the external level; close meter events a restart left open."""
@@ -112,7 +113,12 @@ class ShedService:
         # One external shed at a time, whichever panel it names.
         panel = event.panel_id if event.source is ShedSource.METER else None
         key = (event.source.value, panel)
-        chargers = sorted(event.chargers)
+        if event.kind is ShedEventKind.START:
+            self._affected[key] = set()
+        # Affected over the whole event: the union of every step's chargers.
+        affected = self._affected.setdefault(key, set())
+        affected.update(event.chargers)
+        chargers = sorted(affected)
         if event.kind is ShedEventKind.START or key not in self._open:
             self._open[key] = await self._repo.shed_start(
                 event.source.value, event.panel_id, event.start,
@@ -126,9 +132,10 @@ class ShedService:
             )  # fmt: skip
         if event.kind is ShedEventKind.END:
             del self._open[key]
-        self._publish(event, row)
+            del self._affected[key]
+        self._publish(event, row, chargers)
 
-    def _publish(self, event: ShedEvent, row: int) -> None:
+    def _publish(self, event: ShedEvent, row: int, chargers: list[str]) -> None:
         kind = (
             EventKind.LOAD_SHED_END
             if event.kind is ShedEventKind.END
@@ -150,7 +157,7 @@ class ShedService:
                     "end": event.end.isoformat() if event.end else None,
                     "depth_a": round(event.depth_a, 2),
                     "level": None if event.level is None else level_dict(event.level),
-                    "chargers": sorted(event.chargers),
+                    "chargers": chargers,
                     "update": event.kind is ShedEventKind.DEEPEN,
                 },
             )

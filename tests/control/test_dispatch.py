@@ -1,0 +1,63 @@
+"""Planning of profile sends: deadband, ramp, first profile of a transaction."""
+
+from __future__ import annotations
+
+import pytest
+
+from evsite.control.dispatch import Target, plan_step
+
+
+def _plan(
+    target: float,
+    current: float,
+    *,
+    first: bool = False,
+    may_ramp: bool = True,
+    floor: float = 6.0,
+) -> float | None:
+    return plan_step(
+        Target(target, "fair_share", "1", floor),
+        current,
+        first=first,
+        deadband_a=0.5,
+        ramp_up_step_a=4.0,
+        may_ramp=may_ramp,
+    )
+
+
+@pytest.mark.parametrize(
+    ("target", "current", "options", "expected"),
+    [
+        (10.0, 20.0, {}, 10.0),  # down at once
+        (19.9, 20.0, {}, 19.9),  # even a tiny decrease (Σ limits must hold)
+        (0.0, 16.0, {"may_ramp": False}, 0.0),  # pausing is never delayed
+        (20.4, 20.0, {}, None),  # within the deadband
+        (20.5, 20.0, {}, None),  # the deadband's edge
+        (21.0, 20.0, {}, 21.0),  # beyond it, within one step
+        (32.0, 20.0, {}, 24.0),  # one ramp step
+        (32.0, 20.0, {"may_ramp": False}, None),  # too soon after the last step
+        (32.0, 0.0, {}, 6.0),  # from a pause: straight to the minimum
+        (32.0, 0.0, {"floor": 10.0}, 10.0),  # the charger's own minimum
+        (5.0, 0.0, {}, 5.0),  # ramps never overshoot the target
+        (16.0, 16.0, {"first": True}, 16.0),  # first profile of a transaction
+        (16.2, 16.0, {"first": True}, 16.0),  # ... holds the default in the deadband
+        (32.0, 20.0, {"first": True}, 24.0),  # ... and ramps from the TxDefault
+        (8.0, 20.0, {"first": True}, 8.0),  # ... or goes down at once
+    ],
+)
+def test_plan_step(
+    target: float, current: float, options: dict[str, object], expected: float | None
+) -> None:
+    assert _plan(target, current, **options) == expected  # type: ignore[arg-type]
+
+
+def test_ramp_reaches_the_target_in_bounded_steps() -> None:
+    current = 0.0
+    steps = 0
+    while (nxt := _plan(32.0, current)) is not None:
+        assert nxt > current
+        assert nxt - current <= max(4.0, 6.0)
+        current = nxt
+        steps += 1
+    assert current == 32.0
+    assert steps == 8
