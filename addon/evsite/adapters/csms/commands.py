@@ -1,0 +1,237 @@
+"""Commands to chargers (implements ``control.ports.ChargerCommands``).
+
+Every command goes through the charger's :class:`CommandQueue` (one call in
+flight, with a timeout) and is built for the charger's OCPP version by
+:mod:`calls`. What the charger accepts is recorded as "installed": charging
+profiles by purpose and stack level, reservations, local list version.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from evsite.adapters.csms import calls
+from evsite.adapters.csms.connection import Connection
+from evsite.adapters.csms.translate import charging_profile, profile_limit
+from evsite.adapters.storage import ocpp_repo as sql
+from evsite.control.ports import LocalListEntry, ProfilePurpose
+from evsite.errors import ChargerError
+
+if TYPE_CHECKING:
+    from evsite.adapters.csms.server import CentralSystem
+
+_LOGGER = logging.getLogger(__name__)
+
+# Deterministic profile ids: re-sending a limit replaces the profile in place.
+_PROFILE_BASE = {
+    ProfilePurpose.CHARGER_MAX: 1,
+    ProfilePurpose.TX_DEFAULT: 100,
+    ProfilePurpose.TX: 200,
+}
+DEFAULT_VOLTAGE = 230.0
+
+
+class Commands:
+    """Version-neutral commands over the per-charger queues."""
+
+    def __init__(self, central: CentralSystem) -> None:
+        """Use the central system's connections, services and repository."""
+        self._central = central
+        self._request_id = 0
+
+    # Plumbing
+
+    def connection(self, charger_id: str) -> Connection:
+        """The live connection.
+
+        Raises:
+            ChargerError: the charger is not connected.
+        """
+        conn = self._central.connections.get(charger_id)
+        if conn is None or conn.queue is None:
+            raise ChargerError(f"charger '{charger_id}' is not connected")
+        return conn
+
+    async def call(
+        self, charger_id: str, payload_for: Any, timeout_s: float | None = None
+    ) -> Any:
+        """Queue ``payload_for(version)`` and return the charger's result."""
+        conn = self.connection(charger_id)
+        assert conn.queue is not None
+        payload = payload_for(conn.version)
+        return await conn.queue.call(payload, timeout_s or self._central.call_timeout_s)
+
+    def _next_request_id(self) -> int:
+        self._request_id += 1
+        return self._request_id
+
+    # ChargerCommands
+
+    def is_connected(self, charger_id: str) -> bool:
+        """The charger has a live connection now."""
+        conn = self._central.connections.get(charger_id)
+        return conn is not None and not conn.ws.closed
+
+    def supports(self, charger_id: str, feature: str) -> bool:
+        """Feature support as reported after boot; smart charging assumed if unknown."""
+        conn = self._central.connections.get(charger_id)
+        if conn is None or conn.features is None:
+            return feature == "smart_charging"
+        return feature in conn.features
+
+    async def set_limit(
+        self,
+        charger_id: str,
+        connector_id: int,
+        limit_a: float,
+        purpose: ProfilePurpose,
+        transaction_id: str | None = None,
+    ) -> bool:
+        """SetChargingProfile in the charger's rate unit; True when accepted."""
+        conn = self.connection(charger_id)
+        if purpose is ProfilePurpose.CHARGER_MAX:
+            connector_id = 0
+        if purpose is ProfilePurpose.TX and transaction_id is None:
+            session = self._central.book.on_connector(charger_id, connector_id)
+            if session is None:
+                raise ChargerError(
+                    f"charger {charger_id!r} connector {connector_id}: no transaction"
+                )
+            transaction_id = session.transaction_id
+        unit = conn.rate_unit or "A"
+        voltage, phases = self._electrics(charger_id)
+        limit = profile_limit(limit_a, unit, voltage, phases)
+        profile_id = _PROFILE_BASE[purpose] + connector_id
+        profile = charging_profile(
+            version=conn.version, profile_id=profile_id, purpose=purpose,
+            stack_level=0, limit=limit, unit=unit, phases=phases,
+            transaction_id=transaction_id,
+        )  # fmt: skip
+        result = await self.call(
+            charger_id, lambda v: calls.set_profile(v, connector_id, profile)
+        )
+        accepted: bool = result.status == "Accepted"
+        _LOGGER.debug(
+            "%s/%s: %s limit %.1f A (%s %s) -> %s", charger_id, connector_id,
+            purpose.value, limit_a, limit, unit, result.status,
+        )  # fmt: skip
+        if accepted:
+            await self._central.repo.write(
+                [
+                    sql.profile_installed(
+                        charger_id, connector_id, purpose=purpose.value,
+                        stack_level=0, profile_id=profile_id, limit=limit, unit=unit,
+                        transaction_id=transaction_id, profile=profile,
+                        now=self._central.services.clock.now(),
+                    )
+                ]
+            )  # fmt: skip
+        return accepted
+
+    def _electrics(self, charger_id: str) -> tuple[float, int]:
+        """Nominal voltage (of the parent panel) and phases of a charger."""
+        config = self._central.services.site.config
+        charger = config.charger(charger_id)
+        if charger is None:
+            return DEFAULT_VOLTAGE, 1
+        panel = config.panel(charger.parent)
+        return (panel.voltage if panel else DEFAULT_VOLTAGE), charger.phases
+
+    async def send_local_list(
+        self,
+        charger_id: str,
+        version: int,
+        entries: Sequence[LocalListEntry],
+        *,
+        full: bool,
+    ) -> str:
+        """SendLocalList; records the version when accepted."""
+        result = await self.call(
+            charger_id, lambda v: calls.local_list(v, version, entries, full=full)
+        )
+        if result.status == "Accepted":
+            await self._set_list_version(charger_id, version)
+        return str(result.status)
+
+    async def get_local_list_version(self, charger_id: str) -> int:
+        """GetLocalListVersion (and remember it)."""
+        result = await self.call(charger_id, calls.local_list_version)
+        version = int(getattr(result, "list_version", None) or result.version_number)
+        await self._set_list_version(charger_id, version)
+        return version
+
+    async def _set_list_version(self, charger_id: str, version: int) -> None:
+        await self._central.repo.write(
+            [sql.charger_update(charger_id, local_list_version=version)]
+        )
+
+    async def reserve_now(
+        self,
+        charger_id: str,
+        connector_id: int,
+        reservation_id: int,
+        id_tag: str,
+        expiry: datetime,
+    ) -> str:
+        """ReserveNow; an accepted reservation is recorded as installed."""
+        result = await self.call(
+            charger_id,
+            lambda v: calls.reserve(
+                v, connector_id=connector_id, reservation_id=reservation_id,
+                id_tag=id_tag, expiry=expiry,
+            ),
+        )  # fmt: skip
+        if result.status == "Accepted":
+            await self._central.repo.write(
+                [
+                    sql.reservation(
+                        charger_id, reservation_id, connector_id=connector_id,
+                        id_tag=id_tag, expiry=expiry, status_value="Accepted",
+                        now=self._central.services.clock.now(),
+                    )
+                ]
+            )  # fmt: skip
+        return str(result.status)
+
+    async def cancel_reservation(self, charger_id: str, reservation_id: int) -> str:
+        """CancelReservation."""
+        result = await self.call(
+            charger_id, lambda v: calls.cancel_reservation(v, reservation_id)
+        )
+        if result.status == "Accepted":
+            await self._central.repo.write(
+                [sql.reservation_status(charger_id, reservation_id, "Cancelled")]
+            )
+        return str(result.status)
+
+    async def change_availability(
+        self, charger_id: str, connector_id: int, *, operative: bool
+    ) -> str:
+        """ChangeAvailability (connector 0 = whole charger)."""
+        result = await self.call(
+            charger_id,
+            lambda v: calls.availability(v, connector_id, operative=operative),
+        )
+        return str(result.status)
+
+    async def remote_start(
+        self, charger_id: str, connector_id: int | None, id_tag: str
+    ) -> str:
+        """RemoteStartTransaction / RequestStartTransaction (numbered ≥ 1e9)."""
+        remote_id = self._central.book.expect_remote(
+            charger_id, connector_id, id_tag, self._central.services.clock.monotonic()
+        )
+        result = await self.call(
+            charger_id, lambda v: calls.remote_start(v, connector_id, id_tag, remote_id)
+        )
+        return str(result.status)
+
+    async def remote_stop(self, charger_id: str, transaction_id: str) -> str:
+        """RemoteStopTransaction / RequestStopTransaction."""
+        result = await self.call(
+            charger_id, lambda v: calls.remote_stop(v, transaction_id)
+        )
+        return str(result.status)

@@ -1,0 +1,248 @@
+"""OCPP-J framing shared by both versions: strict parsing, CallErrors, replays.
+
+:class:`EndpointMixin` goes in front of ``ocpp.v16.ChargePoint`` /
+``ocpp.v201.ChargePoint`` and replaces the library's ``start``/``route_message``
+so that no frame can crash a connection: malformed JSON, wrong message type ids,
+missing elements and unknown actions are answered with the CallError OCPP-J
+names (mapped per version), and a repeated transaction message is answered
+with the stored reply (same message id and same payload).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
+
+from ocpp.charge_point import camel_to_snake_case
+from ocpp.exceptions import OCPPError
+from ocpp.messages import Call, CallError, CallResult
+from ocpp.routing import after as _after
+from ocpp.routing import on as _on
+
+from evsite.adapters.csms.translate import payload_digest
+
+_LOGGER = logging.getLogger(__name__)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def on(action: str) -> Callable[[F], F]:
+    """``ocpp.routing.on`` with types: mark a CALL handler."""
+    return cast(Callable[[F], F], _on(action))
+
+
+def after(action: str) -> Callable[[F], F]:
+    """``ocpp.routing.after`` with types: run after the reply was sent."""
+    return cast(Callable[[F], F], _after(action))
+
+
+# Transaction messages whose answer depends on state: replayed with the stored
+# answer. Other messages are answered afresh (their effects are idempotent).
+REPLAYED_ACTIONS = frozenset(
+    {"StartTransaction", "StopTransaction", "TransactionEvent"}
+)
+# What a charger may send before an admin adopted it (BootNotification Pending).
+PENDING_ALLOWED = frozenset({"BootNotification", "Heartbeat", "StatusNotification"})
+# OCPP-J: a message id is a string of at most 36 characters.
+MAX_MESSAGE_ID = 36
+
+# Error codes per version: 1.6 keeps its historic spellings (OCPP-J 1.6 errata).
+_CODES_16 = {
+    "FormatViolation": "FormationViolation",
+    "OccurrenceConstraintViolation": "OccurenceConstraintViolation",
+    "RpcFrameworkError": "ProtocolError",
+    "MessageTypeNotSupported": "ProtocolError",
+}
+_CODES_201 = {
+    "FormationViolation": "FormatViolation",
+    "OccurenceConstraintViolation": "OccurrenceConstraintViolation",
+}
+
+
+class LinkContext(Protocol):
+    """What the framing needs from the server's connection record."""
+
+    charger_id: str
+    pending: bool
+
+    def touch(self) -> None:
+        """A frame arrived: the charger is alive."""
+        ...
+
+    async def store_reply(
+        self, message_id: str, digest: str, action: str, reply: str
+    ) -> None:
+        """Persist the reply to a transaction message before it is sent."""
+        ...
+
+    async def stored_reply(self, message_id: str, digest: str) -> str | None:
+        """The reply already given to this message, if any."""
+        ...
+
+    async def send(self, frame: str) -> None:
+        """Write a frame to the socket."""
+        ...
+
+
+def error_frame(message_id: str, code: str, description: str, details: Any) -> str:
+    """A CALLERROR frame."""
+    frame: str = CallError(message_id, code, description, details or {}).to_json()
+    return frame
+
+
+class ReplyCache:
+    """Recent replies to transaction messages per charger (bounded, in memory)."""
+
+    def __init__(self, size: int = 16) -> None:
+        """Keep ``size`` replies per charger."""
+        self._size = size
+        self._replies: dict[str, OrderedDict[tuple[str, str], str]] = {}
+
+    def get(self, charger_id: str, message_id: str, digest: str) -> str | None:
+        """The cached reply, if any."""
+        replies = self._replies.get(charger_id)
+        return replies.get((message_id, digest)) if replies is not None else None
+
+    def put(self, charger_id: str, message_id: str, digest: str, reply: str) -> None:
+        """Remember a reply, dropping the oldest beyond the bound."""
+        replies = self._replies.setdefault(charger_id, OrderedDict())
+        replies[(message_id, digest)] = reply
+        while len(replies) > self._size:
+            replies.popitem(last=False)
+
+
+class EndpointMixin:
+    """Robust OCPP-J routing in front of an ``ocpp`` ChargePoint class."""
+
+    _ocpp_version: str
+    _known_actions: frozenset[str]
+    link: LinkContext
+    route_map: dict[str, dict[str, Any]]
+    _response_queue: Any
+    _call_lock: Any
+    _replying: tuple[str, str, str] | None = None
+
+    if TYPE_CHECKING:  # provided by ocpp's ChargePoint, after this mixin in the MRO
+
+        async def _handle_call(self, msg: Call) -> Any: ...
+
+    async def start(self) -> None:
+        """Read frames until the transport raises (closed socket)."""
+        while True:
+            frame = await self._connection.recv()  # type: ignore[attr-defined]
+            await self.route_message(frame)
+
+    async def route_message(self, raw_msg: str) -> None:
+        """Parse one frame and route it; never raises for bad input."""
+        self.link.touch()
+        message = await self._parse(raw_msg)
+        if isinstance(message, Call):
+            await self._dispatch(message)
+        elif message is not None:
+            # Responses only matter while a call waits; otherwise an unsolicited
+            # flood would grow the library's queue without bound.
+            if self._call_lock.locked():
+                self._response_queue.put_nowait(message)
+            else:
+                _LOGGER.debug("%s: unsolicited response dropped", self.link.charger_id)
+
+    async def _parse(self, raw: str) -> Call | CallResult | CallError | None:
+        """The frame as a message, or None after answering a framing error."""
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            await self._error("-1", "RpcFrameworkError", "message is not valid JSON")
+            return None
+        if not isinstance(data, list) or not data:
+            await self._error("-1", "RpcFrameworkError", "message is not a JSON array")
+            return None
+        type_id, *rest = data
+        message_id = rest[0] if rest and isinstance(rest[0], str) else None
+        if message_id is None or not 0 < len(message_id) <= MAX_MESSAGE_ID:
+            await self._error("-1", "RpcFrameworkError", "messageId is not a string")
+            return None
+        if type(type_id) is not int or type_id not in (2, 3, 4):
+            await self._error(
+                message_id, "MessageTypeNotSupported", f"message type {type_id!r}"
+            )
+            return None
+        expected = {2: 4, 3: 3, 4: 5}[type_id]
+        if len(data) != expected and not (type_id == 4 and len(data) == 4):
+            await self._error(
+                message_id, "RpcFrameworkError", f"expected {expected} elements"
+            )
+            return None
+        if type_id == 3:
+            return CallResult(message_id, data[2])
+        if type_id == 4:
+            return CallError(message_id, *data[2:])
+        action, payload = data[2], data[3]
+        if not isinstance(action, str):
+            await self._error(message_id, "RpcFrameworkError", "action is not a string")
+            return None
+        if not isinstance(payload, dict):
+            await self._error(message_id, "FormatViolation", "payload is not an object")
+            return None
+        return Call(message_id, action, payload)
+
+    async def _dispatch(self, call: Call) -> None:
+        """Answer one CALL: checks, replay, then the library's handler path."""
+        if self.link.pending and call.action not in PENDING_ALLOWED:
+            await self._error(
+                call.unique_id, "SecurityError", "charger is pending adoption"
+            )
+            return
+        if call.action not in self._known_actions:
+            await self._error(
+                call.unique_id, "NotImplemented", f"unknown action {call.action}"
+            )
+            return
+        if "_on_action" not in self.route_map.get(call.action, {}):
+            await self._error(
+                call.unique_id, "NotSupported", f"{call.action} is not supported"
+            )
+            return
+        self._replying = None
+        if call.action in REPLAYED_ACTIONS:
+            digest = payload_digest(camel_to_snake_case(call.payload))
+            stored = await self.link.stored_reply(call.unique_id, digest)
+            if stored is not None:
+                await self.link.send(stored)
+                return
+            self._replying = (call.unique_id, digest, call.action)
+        try:
+            await self._handle_call(call)
+        except OCPPError as err:
+            await self._error(call.unique_id, err.code, err.description, err.details)
+        except Exception:  # a bug must not end the connection or other chargers
+            _LOGGER.exception("%s: %s failed", self.link.charger_id, call.action)
+            await self._error(call.unique_id, "InternalError", "internal error")
+        finally:
+            self._replying = None
+
+    async def _error(
+        self, message_id: str, code: str, description: str, details: Any = None
+    ) -> None:
+        await self._send(error_frame(message_id, code, description, details))
+
+    async def _send(self, message: str) -> None:
+        """Send a frame: map error codes per version, persist transaction replies."""
+        if message.startswith("[4,"):
+            message = self._map_error(message)
+        elif self._replying is not None and message.startswith("[3,"):
+            message_id, digest, action = self._replying
+            if json.loads(message)[1] == message_id:
+                await self.link.store_reply(message_id, digest, action, message)
+        await self.link.send(message)
+
+    def _map_error(self, message: str) -> str:
+        frame = json.loads(message)
+        codes = _CODES_16 if self._ocpp_version == "1.6" else _CODES_201
+        code = codes.get(frame[2], frame[2])
+        if code == frame[2]:
+            return message
+        frame[2] = code
+        return json.dumps(frame, separators=(",", ":"))

@@ -1,0 +1,360 @@
+"""Pure payload <-> domain mapping for OCPP 1.6 and 2.0.1 (no I/O, no clock).
+
+Payloads are the snake_case dicts the ``ocpp`` package hands to handlers and
+accepts for calls. Timestamps from chargers are not trusted blindly: see
+:func:`charger_time`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from evsite.adapters.csms.domain import MeterReading
+from evsite.control.live import ConnectorStatus
+from evsite.control.ports import AuthResult, IdTagStatus, ProfilePurpose
+
+# A charger clock more than this far ahead of ours is wrong, not early.
+MAX_CLOCK_AHEAD = timedelta(minutes=5)
+# OCPP did not exist before this; earlier timestamps are an unset RTC.
+EARLIEST_PLAUSIBLE = datetime(2010, 1, 1, tzinfo=UTC)
+
+ENERGY = "Energy.Active.Import.Register"
+POWER = "Power.Active.Import"
+CURRENT = "Current.Import"
+SOC = "SoC"
+
+_SCALE = {"Wh": 1.0, "kWh": 1000.0, "W": 1.0, "kW": 1000.0, "A": 1.0}
+
+
+class PayloadError(ValueError):
+    """A field passed the JSON schema but makes no sense (names the field)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        """Keep the field name for the CallError details."""
+        self.field = field
+        super().__init__(f"{field}: {message}")
+
+
+def parse_time(value: Any, field: str) -> datetime:
+    """An OCPP ``dateTime`` as an aware UTC datetime (naive means UTC)."""
+    if not isinstance(value, str) or len(value) > 40:
+        raise PayloadError(field, "expected an ISO 8601 date-time")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as err:
+        raise PayloadError(field, f"'{value}' is not an ISO 8601 date-time") from err
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def charger_time(value: Any, field: str, now: datetime) -> tuple[datetime, bool]:
+    """A charger's timestamp, clamped to ``now`` when implausible.
+
+    Returns the time to use and whether the charger's clock looked wrong (in the
+    future, or before 2010: an unset real-time clock). Old timestamps are fine:
+    a charger replays messages it queued while offline.
+    """
+    parsed = parse_time(value, field)
+    if parsed > now + MAX_CLOCK_AHEAD or parsed < EARLIEST_PLAUSIBLE:
+        return now, True
+    return parsed, False
+
+
+def iso(value: datetime) -> str:
+    """The ISO 8601 UTC form evsite stores and sends (fixed width: sorts as text)."""
+    return (
+        value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    )
+
+
+# Statuses
+
+_STATUS_16 = {
+    "Available": ConnectorStatus.AVAILABLE,
+    "Preparing": ConnectorStatus.PREPARING,
+    "Charging": ConnectorStatus.CHARGING,
+    "SuspendedEV": ConnectorStatus.SUSPENDED_EV,
+    "SuspendedEVSE": ConnectorStatus.SUSPENDED_EVSE,
+    "Finishing": ConnectorStatus.FINISHING,
+    "Reserved": ConnectorStatus.RESERVED,
+    "Unavailable": ConnectorStatus.UNAVAILABLE,
+    "Faulted": ConnectorStatus.FAULTED,
+}
+_STATUS_201 = {
+    "Available": ConnectorStatus.AVAILABLE,
+    "Occupied": ConnectorStatus.OCCUPIED,
+    "Reserved": ConnectorStatus.RESERVED,
+    "Unavailable": ConnectorStatus.UNAVAILABLE,
+    "Faulted": ConnectorStatus.FAULTED,
+}
+# 2.0.1 TransactionEvent chargingState; Idle says nothing about the plug.
+_CHARGING_STATE_201 = {
+    "Charging": ConnectorStatus.CHARGING,
+    "EVConnected": ConnectorStatus.PREPARING,
+    "SuspendedEV": ConnectorStatus.SUSPENDED_EV,
+    "SuspendedEVSE": ConnectorStatus.SUSPENDED_EVSE,
+}
+
+
+def status_16(value: str) -> ConnectorStatus:
+    """OCPP 1.6 ChargePointStatus to the domain status."""
+    return _STATUS_16.get(value, ConnectorStatus.UNKNOWN)
+
+
+def status_201(value: str) -> ConnectorStatus:
+    """OCPP 2.0.1 ConnectorStatusEnumType to the domain status."""
+    return _STATUS_201.get(value, ConnectorStatus.UNKNOWN)
+
+
+def charging_state_201(value: str | None) -> ConnectorStatus | None:
+    """OCPP 2.0.1 ChargingStateEnumType to a status, or None (Idle/absent)."""
+    return _CHARGING_STATE_201.get(value) if value else None
+
+
+# Meter values
+
+
+def _number(value: Any, field: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError) as err:
+        raise PayloadError(field, f"'{value}' is not a number") from err
+    if not math.isfinite(number):
+        raise PayloadError(field, f"'{value}' is not a finite number")
+    return number
+
+
+def _unit(sample: Mapping[str, Any]) -> tuple[str | None, int]:
+    """Unit and power-of-ten multiplier (1.6 ``unit``; 2.0.1 ``unit_of_measure``)."""
+    uom = sample.get("unit_of_measure")
+    if isinstance(uom, Mapping):
+        return uom.get("unit"), int(uom.get("multiplier", 0))
+    return sample.get("unit"), 0
+
+
+def _phase_key(phase: Any) -> str:
+    """``L1``, ``L1-N`` -> ``L1``; no phase -> ``L1`` (single-phase meters)."""
+    if isinstance(phase, str) and phase[:2] in ("L1", "L2", "L3"):
+        return phase[:2]
+    return "L1"
+
+
+def meter_reading(
+    meter_value: Mapping[str, Any], tx_key: str, now: datetime
+) -> MeterReading:
+    """Reduce one MeterValue (1.6 or 2.0.1) to energy, power, currents and SoC."""
+    at, _ = charger_time(meter_value.get("timestamp"), "meterValue.timestamp", now)
+    samples = meter_value.get("sampled_value") or []
+    energy_total: float | None = None
+    energy_phases: dict[str, float] = {}
+    power: float | None = None
+    currents: dict[str, float] = {}
+    soc: float | None = None
+    context: str | None = None
+    for index, sample in enumerate(samples):
+        field = f"meterValue.sampledValue[{index}]"
+        if sample.get("format") == "SignedData":
+            continue  # opaque signed blob: kept raw, not a number
+        measurand = sample.get("measurand", ENERGY)
+        context = sample.get("context", context)
+        unit, multiplier = _unit(sample)
+        value = _number(sample.get("value"), f"{field}.value") * 10.0**multiplier
+        value *= _SCALE.get(unit or "", 1.0)
+        phase = sample.get("phase")
+        if measurand == ENERGY and sample.get("location", "Outlet") != "EV":
+            if phase is None:
+                energy_total = value
+            else:
+                energy_phases[_phase_key(phase)] = value
+        elif measurand == POWER and phase is None:
+            power = value
+        elif measurand == CURRENT and phase != "N":
+            currents[_phase_key(phase)] = value
+        elif measurand == SOC:
+            soc = value
+    if energy_total is None and energy_phases:
+        energy_total = sum(energy_phases.values())
+    blob = json.dumps(
+        [tx_key, meter_value.get("timestamp"), samples],
+        sort_keys=True,
+        default=str,
+        separators=(",", ":"),
+    )
+    return MeterReading(
+        at=at,
+        energy_wh=energy_total,
+        power_w=power,
+        current_a=currents,
+        soc=soc,
+        context=context,
+        sampled=tuple(dict(s) for s in samples),
+        digest=hashlib.sha256(blob.encode()).hexdigest()[:32],
+    )
+
+
+def energy_at_context(readings: Sequence[MeterReading], context: str) -> float | None:
+    """The energy register of the reading with ``context`` (e.g. Transaction.End)."""
+    for reading in readings:
+        if reading.context == context and reading.energy_wh is not None:
+            return reading.energy_wh
+    return None
+
+
+def session_energy(
+    start_wh: float | None, stop_wh: float | None, last_wh: float | None
+) -> tuple[float | None, bool]:
+    """Energy of a session and whether the meter went backwards.
+
+    A stop value below the start is never stored as negative energy (a reset
+    or replaced meter, OCPP.Core#33): the last plausible register reading is
+    used instead, and the session is flagged.
+    """
+    if start_wh is None:
+        return None, False
+    end = stop_wh if stop_wh is not None else last_wh
+    if end is None:
+        return None, False
+    if end >= start_wh:
+        return end - start_wh, False
+    fallback = last_wh if last_wh is not None and last_wh >= start_wh else start_wh
+    return fallback - start_wh, True
+
+
+def payload_digest(payload: Any) -> str:
+    """A stable digest of a payload (idempotency key with the message id)."""
+    blob = json.dumps(payload, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+
+# Authorization
+
+_STATUS_201_AUTH = {
+    IdTagStatus.ACCEPTED: "Accepted",
+    IdTagStatus.BLOCKED: "Blocked",
+    IdTagStatus.EXPIRED: "Expired",
+    IdTagStatus.INVALID: "Invalid",
+    IdTagStatus.CONCURRENT_TX: "ConcurrentTx",
+}
+
+
+def id_tag_info_16(result: AuthResult) -> dict[str, Any]:
+    """An AuthResult as an OCPP 1.6 ``idTagInfo`` (snake_case)."""
+    info: dict[str, Any] = {"status": result.status.value}
+    if result.expiry is not None:
+        info["expiry_date"] = iso(result.expiry)
+    if result.parent_id_tag is not None:
+        info["parent_id_tag"] = result.parent_id_tag
+    return info
+
+
+def id_token_info_201(result: AuthResult) -> dict[str, Any]:
+    """An AuthResult as an OCPP 2.0.1 ``idTokenInfo`` (snake_case)."""
+    info: dict[str, Any] = {"status": _STATUS_201_AUTH[result.status]}
+    if result.expiry is not None:
+        info["cache_expiry_date_time"] = iso(result.expiry)
+    if result.parent_id_tag is not None:
+        info["group_id_token"] = {"id_token": result.parent_id_tag, "type": "Central"}
+    return info
+
+
+# Charging profiles
+
+_PURPOSE_16 = {
+    ProfilePurpose.TX: "TxProfile",
+    ProfilePurpose.TX_DEFAULT: "TxDefaultProfile",
+    ProfilePurpose.CHARGER_MAX: "ChargePointMaxProfile",
+}
+_PURPOSE_201 = {
+    ProfilePurpose.TX: "TxProfile",
+    ProfilePurpose.TX_DEFAULT: "TxDefaultProfile",
+    ProfilePurpose.CHARGER_MAX: "ChargingStationMaxProfile",
+}
+
+
+def purpose_name(version: str, purpose: ProfilePurpose) -> str:
+    """The OCPP chargingProfilePurpose for ``purpose`` in ``version``."""
+    return (_PURPOSE_16 if version == "1.6" else _PURPOSE_201)[purpose]
+
+
+def phase_voltage(voltage: float, phases: int) -> float:
+    """Voltage per phase: a 3-phase supply quoted line-to-line (>300 V) / √3."""
+    if phases == 3 and voltage > 300:
+        return voltage / math.sqrt(3)
+    return voltage
+
+
+def profile_limit(limit_a: float, unit: str, voltage: float, phases: int) -> float:
+    """The schedule limit: A to one decimal (1.6 schema), or W = A × V × phases."""
+    if unit == "W":
+        return float(round(limit_a * phase_voltage(voltage, phases) * phases))
+    return round(limit_a, 1)
+
+
+def rate_unit_from_16(value: str | None) -> str | None:
+    """``ChargingScheduleAllowedChargingRateUnit`` ("Current,Power") -> A or W."""
+    if not value:
+        return None
+    units = {part.strip().lower() for part in value.split(",")}
+    if "current" in units or "a" in units:
+        return "A"
+    if "power" in units or "w" in units:
+        return "W"
+    return None
+
+
+def rate_unit_from_201(value: str | None) -> str | None:
+    """SmartChargingCtrlr ``RateUnit`` ("A,W") -> A or W (A preferred)."""
+    return rate_unit_from_16(value)
+
+
+def charging_profile(
+    *,
+    version: str,
+    profile_id: int,
+    purpose: ProfilePurpose,
+    stack_level: int,
+    limit: float,
+    unit: str,
+    phases: int,
+    transaction_id: str | None,
+) -> dict[str, Any]:
+    """A Relative single-period profile as a 1.6 or 2.0.1 snake_case dict."""
+    period: dict[str, Any] = {"start_period": 0, "limit": limit}
+    if phases in (1, 3):
+        period["number_phases"] = phases
+    if version == "1.6":
+        profile: dict[str, Any] = {
+            "charging_profile_id": profile_id,
+            "stack_level": stack_level,
+            "charging_profile_purpose": _PURPOSE_16[purpose],
+            "charging_profile_kind": "Relative",
+            "charging_schedule": {
+                "charging_rate_unit": unit,
+                "charging_schedule_period": [period],
+            },
+        }
+        if transaction_id is not None:
+            profile["transaction_id"] = int(transaction_id)
+        return profile
+    profile = {
+        "id": profile_id,
+        "stack_level": stack_level,
+        "charging_profile_purpose": _PURPOSE_201[purpose],
+        "charging_profile_kind": "Relative",
+        "charging_schedule": [
+            {
+                "id": profile_id,
+                "charging_rate_unit": unit,
+                "charging_schedule_period": [period],
+            }
+        ],
+    }
+    if transaction_id is not None:
+        profile["transaction_id"] = transaction_id
+    return profile
