@@ -90,6 +90,7 @@ class EvsiteApp:
             token=resolve_token(self._settings, self._data_dir),
         )
         self.services = services
+        await self._start_energy(services)
         await self._start_web(services)
         _LOGGER.info(
             "evsite running site '%s': web on %d, OCPP on %d",
@@ -130,10 +131,22 @@ class EvsiteApp:
             raise ConfigError([Problem("", "the database holds no site")])
         return replace(config, service=self._settings)
 
+    async def _start_energy(self, services: Services) -> None:
+        """Energy management (SPEC §2) and its meters; needs the OCPP commands."""
+        from evsite.control.energy import COMMANDS_COMPONENT, EnergyController
+
+        if COMMANDS_COMPONENT not in services.components:
+            _LOGGER.warning("no OCPP server running: energy management not started")
+            return
+        energy = EnergyController(services)
+        await energy.start()
+        self._stoppers.append(energy.stop)
+
     async def _start_web(self, services: Services) -> None:
+        from evsite.web import api_energy
         from evsite.web.api import create_app
 
-        app = create_app(services)
+        app = create_app(services, [api_energy.register])
         self.web_port = await self._serve(
             app, self._settings.web.host, self._settings.web.port
         )

@@ -32,7 +32,8 @@ from evsite.errors import EvsiteError
 
 _LOGGER = logging.getLogger(__name__)
 
-SEND_TIMEOUT_S = 10.0
+# Above the OCPP queue's own call timeout (30 s): that one decides normally.
+SEND_TIMEOUT_S = 60.0
 RETRY_START_S = 1.0
 RETRY_MAX_S = 60.0
 RAMP_INTERVAL_S = 1.0  # the control tick: one ramp step per tick at most

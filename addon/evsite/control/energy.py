@@ -39,6 +39,7 @@ from evsite.errors import NotFoundError
 _LOGGER = logging.getLogger(__name__)
 
 COMPONENT = "energy"
+COMMANDS_COMPONENT = "charger_commands"  # registered by the OCPP server
 TICK_S = 1.0
 _WAKE_ON = frozenset(
     {
@@ -66,11 +67,13 @@ class EnergyController:
         retry_start_s: float = 1.0,
         meters: bool = True,
     ) -> None:
-        """Prepare; ``commands`` defaults to ``services.components["csms"]``."""
+        """Prepare; ``commands`` defaults to the OCPP server's ChargerCommands."""
         self.services = services
-        found = commands if commands is not None else services.components.get("csms")
+        found: object = commands
         if found is None:
-            raise NotFoundError("component", "csms")
+            found = services.components.get(COMMANDS_COMPONENT)
+        if found is None:
+            raise NotFoundError("component", COMMANDS_COMPONENT)
         self.commands = cast(ChargerCommands, found)
         self.repo = EnergyRepository(services.db)
         self.shed = ShedService(self.repo, services.bus)
