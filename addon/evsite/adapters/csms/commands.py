@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from evsite.adapters.csms import calls
@@ -32,6 +32,10 @@ _PROFILE_BASE = {
     ProfilePurpose.TX: 200,
 }
 DEFAULT_VOLTAGE = 230.0
+# Live limits are short-lived (a dead-man switch, evcc#25013): if evsite stops
+# refreshing them, the charger falls back to its TxDefaultProfile (the offline
+# allocation, SPEC §2.3). Energy control re-sends every TX_REFRESH_S (< this).
+TX_PROFILE_VALID_S = 60.0
 
 
 class Commands:
@@ -108,7 +112,7 @@ class Commands:
         profile = charging_profile(
             version=conn.version, profile_id=profile_id, purpose=purpose,
             stack_level=0, limit=limit, unit=unit, phases=phases,
-            transaction_id=transaction_id,
+            transaction_id=transaction_id, valid_to=self._valid_to(purpose),
         )  # fmt: skip
         result = await self.call(
             charger_id, lambda v: calls.set_profile(v, connector_id, profile)
@@ -130,6 +134,13 @@ class Commands:
                 ]
             )  # fmt: skip
         return accepted
+
+    def _valid_to(self, purpose: ProfilePurpose) -> datetime | None:
+        """Expiry of a live (Tx) profile; defaults and maximums do not expire."""
+        if purpose is not ProfilePurpose.TX:
+            return None
+        now = self._central.services.clock.now()
+        return now + timedelta(seconds=TX_PROFILE_VALID_S)
 
     def _electrics(self, charger_id: str) -> tuple[float, int]:
         """Nominal voltage (of the parent panel) and phases of a charger."""

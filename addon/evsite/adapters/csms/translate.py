@@ -323,6 +323,7 @@ def charging_profile(
     unit: str,
     phases: int,
     transaction_id: str | None,
+    valid_to: datetime | None = None,
 ) -> dict[str, Any]:
     """A Relative single-period profile as a 1.6 or 2.0.1 snake_case dict."""
     period: dict[str, Any] = {"start_period": 0, "limit": limit}
@@ -341,6 +342,8 @@ def charging_profile(
         }
         if transaction_id is not None:
             profile["transaction_id"] = int(transaction_id)
+        if valid_to is not None:
+            profile["valid_to"] = iso(valid_to)
         return profile
     profile = {
         "id": profile_id,
@@ -357,4 +360,6 @@ def charging_profile(
     }
     if transaction_id is not None:
         profile["transaction_id"] = transaction_id
+    if valid_to is not None:
+        profile["valid_to"] = iso(valid_to)
     return profile
