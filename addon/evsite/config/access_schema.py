@@ -108,6 +108,7 @@ TAG = vol.Schema(
     }
 )
 
+
 @with_json_schema({"description": "each (kind, id) once"})
 def _unique_members(members: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """A member is listed once."""
@@ -212,15 +213,17 @@ def _one_target(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-JOIN = vol.All(
-    vol.Schema(
-        {
-            vol.Required("driver_id"): entity_id,
-            vol.Optional("charger_id"): entity_id,
-            vol.Optional("station_group"): entity_id,
-        }
-    ),
-    _one_target,
+JOIN = vol.Schema(
+    vol.All(
+        vol.Schema(
+            {
+                vol.Required("driver_id"): entity_id,
+                vol.Optional("charger_id"): entity_id,
+                vol.Optional("station_group"): entity_id,
+            }
+        ),
+        _one_target,
+    )
 )
 
 
