@@ -105,9 +105,13 @@ async def test_deadband_holds_small_increases_never_decreases(
         live = services.live.chargers["CP-1"].connectors[1]
         assert (live.limit_a, live.reason) == (12.0, "operator_cap")
         await controller.set_connector_limit("CP-1", 1, None)
+        await settle(controller)  # a second has passed since 11.7 A: one step
+        assert commands.tx("CP-1") == [12.0, 11.7, 15.7]
+        await settle(controller)  # but not since 15.7 A
+        assert commands.tx("CP-1") == [12.0, 11.7, 15.7]
         tick(services)
         await settle(controller)
-        assert commands.tx("CP-1") == [12.0, 11.7, 15.7]  # one ramp step
+        assert commands.tx("CP-1") == [12.0, 11.7, 15.7, 19.7]
 
 
 async def test_rejecting_charger_is_uncontrollable_until_it_accepts(
@@ -336,3 +340,22 @@ async def test_state_survives_a_restart(services: Services) -> None:
         log = await again.repo.shed_events()
         assert len(log) == 1
         assert log[0].ended_at is None
+
+
+async def test_live_profiles_are_refreshed_before_they_expire(
+    services: Services,
+) -> None:
+    commands = FakeCommands()
+    async with running(services, commands) as controller:
+        for cid in ("CP-1", "CP-2"):
+            connect(services, commands, cid)
+        start_session(services, "CP-1")
+        start_session(services, "CP-2", tx="2")
+        await settle(controller)
+        tick(services, 19)
+        await settle(controller)
+        assert commands.tx("CP-1") == [20.0]
+        tick(services, 1)  # 20 s: re-sent, well inside the 60 s validity
+        await settle(controller)
+        assert commands.tx("CP-1") == [20.0, 20.0]
+        assert commands.tx("CP-2") == [20.0, 20.0]

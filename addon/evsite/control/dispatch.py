@@ -37,6 +37,9 @@ SEND_TIMEOUT_S = 60.0
 RETRY_START_S = 1.0
 RETRY_MAX_S = 60.0
 RAMP_INTERVAL_S = 1.0  # the control tick: one ramp step per tick at most
+# Live TxProfiles expire (csms TX_PROFILE_VALID_S = 60 s, a dead-man switch):
+# re-send well before, so only a dead evsite lets them lapse to the TxDefault.
+TX_REFRESH_S = 20.0
 _EPS = 1e-6
 
 Recorder = Callable[[SentLimit], Awaitable[None]]
@@ -156,6 +159,16 @@ class Dispatcher:
         """Replace the charger's targets and make sure its worker runs."""
         work = self._work.setdefault(charger_id, _ChargerWork())
         work.targets = targets
+        idle = work.task is None or work.task.done()
+        # Nothing to send: no worker (with 1,000 chargers this matters every tick).
+        if (
+            idle
+            and work.default_a is None
+            and not any(
+                self._plan(charger_id, c, t) is not None for c, t in targets.items()
+            )
+        ):
+            return
         self._kick(charger_id, work)
 
     def push_default(self, charger_id: str, limit_a: float) -> None:
@@ -258,6 +271,11 @@ class Dispatcher:
             ramp_up_step_a=self.ramp_up_step_a,
             may_ramp=may_ramp,
         )
+        stale = held is not None and (
+            self._clock.monotonic() - held.at >= TX_REFRESH_S - _EPS
+        )
+        if limit is None and held is not None and not first and stale:
+            limit = held.limit_a  # refresh before it expires
         if limit is None:
             return None
         return Command(
