@@ -110,6 +110,18 @@ def test_measurement_subtracts_only_fresh_charging_draw_on_the_right_phase() -> 
     measured = snap.measurements["main"]
     assert measured.amps == {Phase.L1: 40, Phase.L2: 50, Phase.L3: 60}
     assert measured.controlled_a == {Phase.L1: 5, Phase.L2: 16, Phase.L3: 7}
+    # CP-1 accepted 5.5 A since its last reading: it counts at most that.
+    capped = ControlInputs(
+        tree=inputs.tree,
+        offline_allocations=inputs.offline_allocations,
+        limits_in_force={("CP-1", 1): 5.5},
+    )
+    snap, _ = build_snapshot(config, live, START, capped)
+    assert snap.measurements["main"].controlled_a == {
+        Phase.L1: 5,
+        Phase.L2: 15.5,
+        Phase.L3: 5.5,
+    }
 
 
 def test_delay_window_marks_demands_and_charge_now_lifts_it() -> None:

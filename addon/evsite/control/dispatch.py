@@ -187,6 +187,16 @@ class Dispatcher:
         """The TxProfile the connector accepted, if any."""
         return self.in_force.get((charger_id, connector_id))
 
+    def limits_in_force(self, live: LiveState) -> dict[tuple[str, int], float]:
+        """Accepted TxProfile limits of the transactions running now."""
+        result: dict[tuple[str, int], float] = {}
+        for key, held in self.in_force.items():
+            charger = live.chargers.get(key[0])
+            conn = charger.connectors.get(key[1]) if charger is not None else None
+            if conn is not None and conn.transaction_id == held.transaction_id:
+                result[key] = held.limit_a
+        return result
+
     def busy(self) -> bool:
         """Some worker is sending (not just waiting to retry a rejecting charger)."""
         return any(

@@ -192,6 +192,7 @@ class EnergyController:
                 external_shed=self.shed.external,
                 overrides=self.state.overrides(),
                 previous=self.latest,
+                limits_in_force=self.dispatcher.limits_in_force(services.live),
             )
             snapshot, delayed = build_snapshot(config, services.live, now, inputs)
             allocation = allocate(snapshot)

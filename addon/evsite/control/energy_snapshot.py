@@ -11,8 +11,10 @@ tested with plain values. The rules it encodes:
 - The offline allocation *in force* at a charger is what it last accepted as
   TxDefaultProfile; one that rejected it reserves its full limit.
 - evsite's own load under a metered panel (``controlled_a``) counts only fresh
-  readings of charging connectors: an old reading would understate the rest of
-  the building's load, so it counts as 0 (the conservative side).
+  readings of charging connectors, each capped at the limit the charger has
+  accepted since: chargers report every 10-60 s, and a reading from before a
+  cut would understate the rest of the building's load. Both errs count the
+  background higher than it is (the conservative side).
 """
 
 from __future__ import annotations
@@ -71,6 +73,8 @@ class ControlInputs:
     external_shed: ExternalShed | None = None
     overrides: Overrides = field(default_factory=Overrides)
     previous: Allocation | None = None
+    # TxProfile limits each connector accepted for its running transaction.
+    limits_in_force: Mapping[ConnectorKey, float] = field(default_factory=dict)
 
 
 def wants_current(connector: ConnectorState) -> bool:
@@ -150,7 +154,11 @@ def charger_states(
 
 
 def _charger_draw(
-    tree: PanelTree, charger: Charger, live: LiveState, now: datetime
+    tree: PanelTree,
+    charger: Charger,
+    live: LiveState,
+    now: datetime,
+    in_force: Mapping[ConnectorKey, float],
 ) -> dict[Phase, float]:
     """A charger's fresh measured draw mapped onto the panel's phases."""
     state = live.chargers.get(charger.id)
@@ -163,19 +171,23 @@ def _charger_draw(
             continue
         if abs((now - conn.last_meter_at).total_seconds()) > CONTROLLED_FRESH_S:
             continue
+        cap = in_force.get((charger.id, conn.connector_id), float("inf"))
         if len(phases) == 1:
             # A 1-phase charger reports its one line as L1 whatever it is wired to.
-            amps = max(conn.current_a.values(), default=0.0)
+            amps = min(cap, max(conn.current_a.values(), default=0.0))
             draw[phases[0]] = draw.get(phases[0], 0.0) + amps
             continue
         for name, amps in conn.current_a.items():
             if name in Phase.__members__:
-                draw[Phase(name)] = draw.get(Phase(name), 0.0) + amps
+                draw[Phase(name)] = draw.get(Phase(name), 0.0) + min(cap, amps)
     return draw
 
 
 def measurements(
-    config: SiteConfig, live: LiveState, tree: PanelTree, now: datetime
+    config: SiteConfig,
+    live: LiveState,
+    tree: PanelTree,
+    in_force: Mapping[ConnectorKey, float] | None = None,
 ) -> dict[str, PanelMeasurement]:
     """Meter samples of metered panels, with evsite's own fresh load beneath."""
     result: dict[str, PanelMeasurement] = {}
@@ -188,7 +200,8 @@ def measurements(
         }
         controlled: dict[Phase, float] = {}
         for charger in tree.chargers_under(panel.id):
-            for phase, value in _charger_draw(tree, charger, live, sample.at).items():
+            draw = _charger_draw(tree, charger, live, sample.at, in_force or {})
+            for phase, value in draw.items():
                 controlled[phase] = controlled.get(phase, 0.0) + value
         result[panel.id] = PanelMeasurement(panel.id, amps, sample.at, controlled)
     return result
@@ -205,7 +218,7 @@ def build_snapshot(
         now=now,
         demands=demands,
         chargers=charger_states(config, live, inputs),
-        measurements=measurements(config, live, inputs.tree, now),
+        measurements=measurements(config, live, inputs.tree, inputs.limits_in_force),
         offline_allocations=inputs.offline_allocations,
         scheduled_limits_a=scheduled_limits_in_force(
             config.panels, now, config.site.timezone
