@@ -13,11 +13,11 @@ from datetime import datetime
 from enum import StrEnum
 
 from evsite.config.models import EnergySettings, Phase
+from evsite.core.plan import ConnectorKey, SitePlan
 from evsite.core.shedding import ExternalShed, ShedState
 from evsite.core.tree import PanelTree
 
-ConnectorKey = tuple[str, int]
-"""``(charger_id, connector_id)``."""
+__all__ = ["ConnectorKey", "SitePlan"]  # re-exported for callers of the allocator
 
 
 class Reason(StrEnum):
@@ -115,6 +115,9 @@ class Snapshot:
     shedding: Mapping[str, ShedState] = field(default_factory=dict)
     external_shed: ExternalShed | None = None
     previous: Allocation | None = None
+    # SitePlan.build(tree), kept by the caller while the tree is unchanged;
+    # None (or a plan of another tree) makes allocate() build one.
+    plan: SitePlan | None = None
 
 
 @dataclass(frozen=True, slots=True)

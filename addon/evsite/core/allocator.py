@@ -29,6 +29,7 @@ priority class with N connectors, k = phases × (depth + 1), R panel phases.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 
 from evsite.config.models import Phase
 from evsite.core.allocation_model import (
@@ -64,27 +65,31 @@ def allocate(snapshot: Snapshot) -> Allocation:
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("snapshot.now must be a timezone-aware datetime")
     build = FlowBuilder(snapshot)
-    for charger in snapshot.tree.chargers.values():
-        build.add_charger(charger)
+    build.add_all()
+    build.finish()
     flows = build.flows
     initial_room = [max(0.0, r) for r in build.room]
-    room = list(initial_room)
     rotation = snapshot.previous.rotation if snapshot.previous else RotationState()
-    order = admission_order(
-        flows.candidates, rotation, now, snapshot.energy.rotation_minutes
+    room = list(initial_room)
+    admitted, blocked = admit(
+        range(len(flows.floors)), flows.resources, flows.floors, room
     )
-    admitted, blocked = admit(order, flows.resources, flows.floors, room)
+    if blocked:  # not everyone fits: admit in priority and rotation order
+        room = list(initial_room)
+        order = admission_order(
+            flows.candidates, rotation, now, snapshot.energy.rotation_minutes
+        )
+        admitted, blocked = admit(order, flows.resources, flows.floors, room)
     rates, binding = _fill_by_class(build, admitted, room)
     limits = dict(build.fixed)
-    for i, key in enumerate(flows.keys):
-        limits[key] = _limit(
-            build,
-            i,
-            rates=rates,
-            binding=binding,
-            blocked=blocked,
-            initial_room=initial_room,
-        )
+    _competing_limits(
+        build,
+        limits,
+        rates=rates,
+        binding=binding,
+        blocked=blocked,
+        initial_room=initial_room,
+    )
     return Allocation(
         computed_at=now,
         connectors=limits,
@@ -100,7 +105,7 @@ def _fill_by_class(
     flows = build.flows
     classes: dict[int, list[int]] = defaultdict(list)
     for i in admitted:
-        classes[flows.candidates[i].priority].append(i)
+        classes[flows.candidates.priority[i]].append(i)
     rates: dict[int, float] = {}
     binding: dict[int, int] = {}
     for priority in sorted(classes, reverse=True):
@@ -114,38 +119,39 @@ def _fill_by_class(
     return rates, binding
 
 
-def _limit(
+def _competing_limits(
     build: FlowBuilder,
-    i: int,
+    limits: dict[ConnectorKey, ConnectorLimit],
     *,
     rates: dict[int, float],
     binding: dict[int, int],
     blocked: dict[int, int],
     initial_room: list[float],
-) -> ConnectorLimit:
-    """The rounded limit of competing connector ``i`` and its reason."""
+) -> None:
+    """Round the competing connectors' rates down and name what binds each."""
     flows = build.flows
-    charger_id, connector_id = flows.keys[i]
-    phases = flows.phases[i]
-    if i in blocked:
-        r = blocked[i]
-        if initial_room[r] >= flows.floors[i] - EPS:
-            return ConnectorLimit(
-                charger_id, connector_id, 0.0, Reason.MIN_CURRENT_ROTATION, None, phases
-            )
-        reason, panel_id = build.res_reason[r]
-        return ConnectorLimit(charger_id, connector_id, 0.0, reason, panel_id, phases)
-    limit = max(flows.floors[i], floor_step(rates[i]))
-    r = binding[i]
-    if r == CAPPED:
-        reason, panel_id = flows.upper_reason[i], None
-    else:
-        reason, panel_id = build.res_reason[r]
-        # A shared circuit: less than the charger limit is a fair share.
-        shared = r >= build.n_panel_res and reason is Reason.CHARGER_MAX
-        if shared and limit < build.charger_cap[r] - EPS:
-            reason = Reason.FAIR_SHARE
-    return ConnectorLimit(charger_id, connector_id, limit, reason, panel_id, phases)
+    res_reason, n_panel, floors = build.res_reason, build.n_panel_res, flows.floors
+    for i, key in enumerate(flows.candidates.keys):
+        panel_id = None
+        if i in blocked:
+            r = blocked[i]
+            limit = 0.0
+            if initial_room[r] >= floors[i] - EPS:
+                reason = Reason.MIN_CURRENT_ROTATION  # fits alone: others came first
+            else:
+                reason, panel_id = res_reason[r]
+        else:
+            limit = max(floors[i], floor_step(rates[i]))
+            r = binding[i]
+            if r == CAPPED:
+                reason = flows.upper_reason[i]
+            else:
+                reason, panel_id = res_reason[r]
+                # A shared circuit: less than the charger limit is a fair share.
+                shared = r >= n_panel and reason is Reason.CHARGER_MAX
+                if shared and limit < build.charger_cap[r] - EPS:
+                    reason = Reason.FAIR_SHARE
+        limits[key] = build.limit_of(key, limit, reason, panel_id, flows.phases[i])
 
 
 def _panels(
@@ -154,14 +160,20 @@ def _panels(
     """Per-panel, per-phase capacity, available, allocated, reserved and measured."""
     allocated = [0.0] * build.n_panel_res
     flows = build.flows
+    # Sum per distinct path first: many connectors share a path.
+    by_path: dict[int, float] = {}
+    path_of: dict[int, tuple[int, ...]] = {}
+    keys, paths = flows.candidates.keys, flows.paths
     for i in admitted:
-        amps = limits[flows.keys[i]].limit_a
-        for r in flows.resources[i]:
-            if r < build.n_panel_res:
-                allocated[r] += amps
+        path = paths[i]
+        by_path[id(path)] = by_path.get(id(path), 0.0) + limits[keys[i]].limit_a
+        path_of[id(path)] = path
+    for path_id, amps in by_path.items():
+        for r in path_of[path_id]:
+            allocated[r] += amps
     result: dict[str, PanelAllocation] = {}
     for pid, cap in build.caps.items():
-        index = build.index[pid]
+        index = build.plan.index[pid]
         result[pid] = PanelAllocation(
             panel_id=pid,
             capacity_a=dict.fromkeys(cap.phases, cap.capacity_a),
@@ -175,5 +187,5 @@ def _panels(
     return result
 
 
-def _per_phase(index: dict[Phase, int], values: list[float]) -> dict[Phase, float]:
+def _per_phase(index: Mapping[Phase, int], values: list[float]) -> dict[Phase, float]:
     return {ph: round(values[r], 3) for ph, r in index.items()}

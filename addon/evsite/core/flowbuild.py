@@ -4,21 +4,22 @@ The first half of :func:`evsite.core.allocator.allocate`: it turns a
 :class:`~evsite.core.allocation_model.Snapshot` into the water-filling
 engine's parallel lists (one resource per panel phase and per shared charger
 circuit phase; one flow per competing connector) and fixes every other
-connector's limit with its reason.
+connector's limit with its reason. This runs for every connector on every
+cycle, so it is written as flat loops over precomputed paths.
 
 Public API (used by the allocator only):
     floor_step(amps) -> float
-    FlowBuilder(snapshot).add_charger(charger)
+    FlowBuilder(snapshot).add_all()
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
-from evsite.config.models import Charger, Phase
+from evsite.config.models import Phase
 from evsite.core.allocation_model import (
-    ChargerState,
     ConnectorDemand,
     ConnectorKey,
     ConnectorLimit,
@@ -26,7 +27,8 @@ from evsite.core.allocation_model import (
     Snapshot,
 )
 from evsite.core.capacity import PanelCapacity, panel_capacities
-from evsite.core.rotation import RotationCandidate
+from evsite.core.plan import ChargerPlan, SitePlan
+from evsite.core.rotation import Candidates
 from evsite.core.waterfill import EPS, FlowTable
 
 STEP_PER_A = 10  # limits in 0.1 A steps (OCPP chargingSchedulePeriod.limit)
@@ -43,195 +45,236 @@ def _ceil_step(amps: float) -> float:
 
 @dataclass(slots=True)
 class Flows(FlowTable):
-    """Competing connectors as parallel lists: the engine's table plus labels."""
+    """Competing connectors: the engine's table plus labels for the result."""
 
-    keys: list[ConnectorKey] = field(default_factory=list)
+    paths: list[tuple[int, ...]] = field(default_factory=list)  # all panel phases
     upper_reason: list[Reason] = field(default_factory=list)
     phases: list[tuple[Phase, ...]] = field(default_factory=list)
-    candidates: list[RotationCandidate] = field(default_factory=list)
+    candidates: Candidates = field(default_factory=Candidates)
+
+
+def _panel_reason(cap: PanelCapacity) -> tuple[Reason, str | None]:
+    if cap.stale:
+        return Reason.STALE_METER, cap.panel_id
+    return (Reason.LOAD_SHED if cap.shed else Reason.PANEL), cap.panel_id
 
 
 class FlowBuilder:
-    """Turns a snapshot into resources, reservations and flows; then solves."""
+    """Turns a snapshot into resources, reservations and flows."""
 
     def __init__(self, snap: Snapshot) -> None:
         self.snap = snap
+        plan = snap.plan
+        if plan is None or plan.tree is not snap.tree:
+            plan = SitePlan.build(snap.tree)
+        self.plan = plan
         self.caps: dict[str, PanelCapacity] = panel_capacities(snap)
-        self.index: dict[str, dict[Phase, int]] = {}
         self.room: list[float] = []
         self.res_reason: list[tuple[Reason, str | None]] = []
-        # Children before parents: a tie between levels names the nearest panel.
-        for pid in reversed(snap.tree.depth_first()):
+        self.stale_panels: set[str] = set()
+        for pid in plan.panel_order:  # children first: the numbering of the plan
             cap = self.caps[pid]
-            self.index[pid] = {}
-            for ph in cap.phases:
-                self.index[pid][ph] = len(self.room)
+            reason = _panel_reason(cap)
+            for ph in plan.index[pid]:
                 self.room.append(cap.available_a[ph])
-                self.res_reason.append(self._panel_reason(cap))
+                self.res_reason.append(reason)
+        for pid in reversed(plan.panel_order):  # parents first
+            parent = snap.tree.panels[pid].parent
+            if self.caps[pid].stale or (
+                parent is not None and parent in self.stale_panels
+            ):
+                self.stale_panels.add(pid)
         self.n_panel_res = len(self.room)
         self.reserved = [0.0] * self.n_panel_res
         self.charger_cap: dict[int, float] = {}  # charger resource -> its cap
         self.fixed: dict[ConnectorKey, ConnectorLimit] = {}
         self.flows = Flows()
-        self._paths: dict[tuple[str, tuple[Phase, ...]], list[int]] = {}
-        self._stale: dict[str, bool] = {}
+        self._before = snap.previous.connectors if snap.previous is not None else {}
+        self._rows: list[tuple[Any, ...]] = []
+        self._floors: dict[float | None, float] = {}
 
-    @staticmethod
-    def _panel_reason(cap: PanelCapacity) -> tuple[Reason, str | None]:
-        if cap.stale:
-            return Reason.STALE_METER, cap.panel_id
-        return (Reason.LOAD_SHED if cap.shed else Reason.PANEL), cap.panel_id
+    def limit_of(
+        self,
+        key: ConnectorKey,
+        limit: float,
+        reason: Reason,
+        panel_id: str | None,
+        phases: tuple[Phase, ...],
+    ) -> ConnectorLimit:
+        """A connector's limit; the previous value object when nothing changed.
 
-    def path(self, panel_id: str, phases: tuple[Phase, ...]) -> list[int]:
-        """Panel resources a load on ``phases`` under ``panel_id`` uses."""
-        key = (panel_id, phases)
-        cached = self._paths.get(key)
-        if cached is None:
-            cached = []
-            for anc in self.snap.tree.ancestors(panel_id):
-                by_phase = self.index[anc]
-                single = next(iter(by_phase.values())) if len(by_phase) == 1 else None
-                # A 1-phase panel carries any phase on its one line.
-                cached.extend(
-                    single if single is not None else by_phase[ph] for ph in phases
-                )
-            self._paths[key] = cached
-        return cached
+        Most limits repeat from one cycle to the next, and comparing is several
+        times cheaper than building a frozen dataclass.
+        """
+        old = self._before.get(key)
+        if (
+            old is not None
+            and old.limit_a == limit
+            and old.reason is reason
+            and old.panel_id == panel_id
+            and old.phases == phases
+        ):
+            return old
+        return ConnectorLimit(key[0], key[1], limit, reason, panel_id, phases)
 
-    def under_stale(self, panel_id: str) -> bool:
-        """Whether ``panel_id`` or an ancestor has a stale meter."""
-        known = self._stale.get(panel_id)
-        if known is None:
-            parent = self.snap.tree.panels[panel_id].parent
-            known = self.caps[panel_id].stale or (
-                parent is not None and self.under_stale(parent)
-            )
-            self._stale[panel_id] = known
-        return known
+    def add_all(self) -> None:
+        """Classify every charger of the plan."""
+        states = self.snap.chargers
+        for cp in self.plan.chargers:
+            state = states.get(cp.charger.id)
+            if state is None:
+                self._add_online(cp, None)
+            elif not state.online:
+                # Unknown offline allocation: assume the charger may draw its limit.
+                amps = state.offline_allocation_a
+                if amps is None:
+                    amps = self.snap.offline_allocations.get(
+                        cp.charger.id, cp.charger.limit_a
+                    )
+                self._reserve(cp, amps, Reason.OFFLINE_RESERVED)
+            elif not state.controllable:
+                self._reserve(cp, cp.charger.limit_a, Reason.UNCONTROLLABLE)
+            elif state.maintenance:
+                self._fix_all(cp, 0.0, Reason.MAINTENANCE)
+            else:
+                self._add_online(cp, state.offline_allocation_a)
 
-    def set_fixed(self, charger: Charger, limit: float, reason: Reason) -> None:
-        """Give every connector of ``charger`` a fixed limit."""
-        phases = self.snap.tree.charger_phases(charger)
-        for conn in charger.connectors:
-            key = (charger.id, conn.id)
-            self.fixed[key] = ConnectorLimit(
-                charger.id, conn.id, limit, reason, None, phases
-            )
+    def _fix_all(self, cp: ChargerPlan, limit: float, reason: Reason) -> None:
+        for key in cp.keys:
+            self.fixed[key] = self.limit_of(key, limit, reason, None, cp.phases)
 
-    def reserve(self, charger: Charger, amps: float, reason: Reason) -> None:
-        """Reserve ``amps`` per phase for ``charger`` in every ancestor."""
-        phases = self.snap.tree.charger_phases(charger)
-        for r in self.path(charger.parent, phases):
-            self.reserved[r] += amps
-            self.room[r] -= amps
-        self.set_fixed(charger, floor_step(amps), reason)
+    def _reserve(self, cp: ChargerPlan, amps: float, reason: Reason) -> None:
+        """Reserve ``amps`` per phase for a charger in every ancestor."""
+        room, reserved = self.room, self.reserved
+        for r in cp.path:
+            reserved[r] += amps
+            room[r] -= amps
+        self._fix_all(cp, floor_step(amps), reason)
 
-    def offline_amount(
-        self, charger: Charger, state: ChargerState, default: float
-    ) -> float:
-        """The offline allocation in force at ``charger``."""
-        if state.offline_allocation_a is not None:
-            return state.offline_allocation_a
-        return self.snap.offline_allocations.get(charger.id, default)
-
-    def add_charger(self, charger: Charger) -> None:
-        """Classify one charger: reserve, fix at 0 with a reason, or compete."""
-        state = self.snap.chargers.get(charger.id) or ChargerState(charger.id)
-        if not state.online:
-            # Unknown offline allocation: assume the charger may draw its limit.
-            self.reserve(
-                charger,
-                self.offline_amount(charger, state, charger.limit_a),
-                Reason.OFFLINE_RESERVED,
-            )
-            return
-        if not state.controllable:
-            self.reserve(charger, charger.limit_a, Reason.UNCONTROLLABLE)
-            return
-        if state.maintenance:
-            self.set_fixed(charger, 0.0, Reason.MAINTENANCE)
-            return
-        stale = self.under_stale(charger.parent)
-        cap, cap_reason = charger.limit_a, Reason.CHARGER_MAX
-        if stale:
-            # Fall back to the offline allocation (unknown: nothing more).
-            offline = self.offline_amount(charger, state, 0.0)
-            if offline < cap:
-                cap, cap_reason = offline, Reason.STALE_METER
-        competing = [d for d in self._demands(charger) if d is not None]
-        shared: dict[Phase, int] = {}
-        if len(competing) > 1:  # circuit sharing: ports split the charger limit
-            for ph in self.snap.tree.charger_phases(charger):
-                shared[ph] = len(self.room)
-                self.charger_cap[len(self.room)] = cap
-                self.room.append(cap)
-                self.res_reason.append((cap_reason, None))
-        for demand in competing:
-            self._add_flow(charger, demand, stale, shared, (cap, cap_reason))
-
-    def _demands(self, charger: Charger) -> list[ConnectorDemand | None]:
-        """Competing demands of a charger; the rest get their fixed 0 A here."""
-        result: list[ConnectorDemand | None] = []
-        for conn in charger.connectors:
-            demand = self.snap.demands.get((charger.id, conn.id))
-            reason = None
+    def _add_online(self, cp: ChargerPlan, offline_in_force: float | None) -> None:
+        """Fix idle connectors at 0 with a reason; register the competing ones."""
+        demands = self.snap.demands
+        competing = []
+        for key in cp.keys:
+            demand = demands.get(key)
             if demand is None or not demand.active:
                 reason = Reason.NOT_CHARGING
             elif demand.access_closed:
                 reason = Reason.SCOPE_CLOSED
             elif demand.delayed and not demand.charge_now:
                 reason = Reason.DELAYED
-            if reason is not None:
-                phases = self.snap.tree.charger_phases(charger)
-                self.fixed[(charger.id, conn.id)] = ConnectorLimit(
-                    charger.id, conn.id, 0.0, reason, None, phases
-                )
-                demand = None
-            result.append(demand)
-        return result
+            else:
+                competing.append((key, demand))
+                continue
+            self.fixed[key] = self.limit_of(key, 0.0, reason, None, cp.phases)
+        if competing:
+            self._add_competing(cp, competing, offline_in_force)
 
-    def _add_flow(
+    def _add_competing(
         self,
-        charger: Charger,
-        demand: ConnectorDemand,
-        stale: bool,
-        shared: dict[Phase, int],
-        cap: tuple[float, Reason],
+        cp: ChargerPlan,
+        competing: list[tuple[ConnectorKey, ConnectorDemand]],
+        offline_in_force: float | None,
     ) -> None:
-        """Register a competing connector, or fix it at 0 below its floor."""
-        snap = self.snap
-        phases = snap.tree.charger_phases(charger)
-        if len(phases) == 3 and demand.ev_phases == 1:
-            phases = (charger.phase_connection or Phase.L1,)
-        bounds: list[tuple[float, Reason]] = []
+        """Register competing connectors, or fix them at 0 below their floor."""
+        charger = cp.charger
+        stale = charger.parent in self.stale_panels
+        cap, cap_reason = charger.limit_a, Reason.CHARGER_MAX
         if stale:
-            previous = snap.previous.limit(*demand.key) if snap.previous else 0.0
-            bounds.append((previous, Reason.STALE_METER))
-        if demand.ev_max_a is not None:
-            bounds.append((demand.ev_max_a, Reason.EV_MAX))
-        if not shared:
-            bounds.append(cap)
-        upper, upper_reason = min(bounds, key=lambda b: b[0]) if bounds else cap
-        upper = floor_step(min(upper, cap[0]))
-        minimum = charger.min_current_a or snap.energy.min_current_a
-        floor = _ceil_step(minimum)
-        if upper < floor - EPS:
-            self.fixed[demand.key] = ConnectorLimit(
-                charger.id, demand.connector_id, 0.0, upper_reason, None, phases
+            # Fall back to the offline allocation (unknown: nothing more).
+            offline = offline_in_force
+            if offline is None:
+                offline = self.snap.offline_allocations.get(charger.id, 0.0)
+            if offline < cap:
+                cap, cap_reason = offline, Reason.STALE_METER
+        shared = self._circuit(cp, cap, cap_reason) if len(competing) > 1 else None
+        floor = self._floor(charger.min_current_a)
+        previous = self.snap.previous if stale else None
+        rows = self._rows
+        three = len(cp.phases) == 3
+        for key, demand in competing:  # hot loop: every competing connector
+            upper, upper_reason = cap, cap_reason
+            ev_max = demand.ev_max_a
+            if ev_max is not None and ev_max <= upper:
+                upper, upper_reason = ev_max, Reason.EV_MAX
+            if stale:  # no increase above the previous limit
+                before = previous.limit(*key) if previous is not None else 0.0
+                if before <= upper:
+                    upper, upper_reason = before, Reason.STALE_METER
+            upper = math.floor(upper * STEP_PER_A + 1e-7) / STEP_PER_A
+            one = three and demand.ev_phases == 1
+            phases = cp.one_phase if one else cp.phases
+            if upper < floor - EPS:
+                self.fixed[key] = self.limit_of(key, 0.0, upper_reason, None, phases)
+                continue
+            priority = demand.priority
+            rows.append(
+                (
+                    key,
+                    cp.one_phase_path if one else cp.path,
+                    tuple(shared[ph] for ph in phases) if shared else (),
+                    demand.weight or charger.weight,
+                    floor,
+                    upper,
+                    upper_reason,
+                    phases,
+                    charger.priority if priority is None else priority,
+                    demand.energy_wh,
+                    demand.session_start,
+                )
             )
+
+    def _circuit(self, cp: ChargerPlan, cap: float, reason: Reason) -> dict[Phase, int]:
+        """Resources for a shared charger circuit (ports split its limit)."""
+        shared = {}
+        for ph in cp.phases:
+            shared[ph] = len(self.room)
+            self.charger_cap[len(self.room)] = cap
+            self.room.append(cap)
+            self.res_reason.append((reason, None))
+        return shared
+
+    def _floor(self, charger_min: float | None) -> float:
+        """A charger's minimum current rounded up to 0.1 A (memoised per value)."""
+        floor = self._floors.get(charger_min)
+        if floor is None:
+            floor = _ceil_step(charger_min or self.snap.energy.min_current_a)
+            self._floors[charger_min] = floor
+        return floor
+
+    def finish(self) -> None:
+        """Turn the collected rows into the flow table, pruning idle resources.
+
+        A panel phase whose room covers the upper bounds of every flow crossing
+        it can never saturate this cycle, so the engine need not track it; on
+        an oversubscribed but sensibly sized site that drops most of the deep
+        panels from the work. Sums are taken per distinct path, not per flow.
+        """
+        if not self._rows:
             return
         f = self.flows
-        f.keys.append(demand.key)
-        circuit = [shared[ph] for ph in phases if ph in shared]
-        f.resources.append([*self.path(charger.parent, phases), *circuit])
-        f.weights.append(demand.weight or charger.weight)
-        f.floors.append(floor)
-        f.uppers.append(upper)
-        f.upper_reason.append(upper_reason)
-        f.phases.append(phases)
-        priority = charger.priority if demand.priority is None else demand.priority
-        f.candidates.append(
-            RotationCandidate(
-                demand.key, priority, demand.energy_wh, demand.session_start
-            )
-        )
+        cols = list(zip(*self._rows, strict=True))
+        keys, paths, shared, f.weights, f.floors, f.uppers = (list(c) for c in cols[:6])
+        f.upper_reason, f.phases = list(cols[6]), list(cols[7])
+        cands = f.candidates
+        cands.keys, cands.priority = keys, list(cols[8])
+        cands.energy_wh, cands.session_start = list(cols[9]), list(cols[10])
+        f.paths = paths
+        need_by_path: dict[int, float] = {}
+        path_of: dict[int, tuple[int, ...]] = {}
+        for path, upper in zip(paths, f.uppers, strict=True):
+            need_by_path[id(path)] = need_by_path.get(id(path), 0.0) + upper
+            path_of[id(path)] = path
+        need = [0.0] * self.n_panel_res
+        for pid_, total in need_by_path.items():
+            for r in path_of[pid_]:
+                need[r] += total
+        room = self.room
+        pruned = {
+            pid_: tuple(r for r in path if need[r] > room[r] - EPS)
+            for pid_, path in path_of.items()
+        }
+        f.resources = [
+            pruned[id(path)] + extra if extra else pruned[id(path)]
+            for path, extra in zip(paths, shared, strict=True)
+        ]

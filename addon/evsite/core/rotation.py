@@ -10,34 +10,41 @@ expired, and every waiting session reaches the front within a bounded time:
 nobody starves. When everyone fits the order changes nothing.
 
 Public API:
-    RotationCandidate(key, priority, energy_wh, session_start)
+    Candidates().add(key, priority, energy_wh, session_start)
     admission_order(candidates, state, now, rotation_minutes) -> list[int]
     next_rotation(candidates, admitted, state, now) -> RotationState
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from evsite.core.allocation_model import ConnectorKey, RotationEntry, RotationState
 
-_EPOCH_TS = 0.0
 
+@dataclass(slots=True)
+class Candidates:
+    """Connectors competing for admission, as parallel lists."""
 
-@dataclass(frozen=True, slots=True)
-class RotationCandidate:
-    """A connector competing for admission."""
+    keys: list[ConnectorKey] = field(default_factory=list)
+    priority: list[int] = field(default_factory=list)
+    energy_wh: list[float] = field(default_factory=list)
+    session_start: list[datetime | None] = field(default_factory=list)
 
-    key: ConnectorKey
-    priority: int
-    energy_wh: float
-    session_start: datetime | None
+    def add(
+        self, key: ConnectorKey, priority: int, energy_wh: float, start: datetime | None
+    ) -> None:
+        """Append one candidate."""
+        self.keys.append(key)
+        self.priority.append(priority)
+        self.energy_wh.append(energy_wh)
+        self.session_start.append(start)
 
 
 def admission_order(
-    candidates: Sequence[RotationCandidate],
+    candidates: Candidates,
     state: RotationState,
     now: datetime,
     rotation_minutes: float,
@@ -51,29 +58,37 @@ def admission_order(
         rotation_minutes: length of a rotation slot.
 
     Returns:
-        A permutation of ``range(len(candidates))``.
+        A permutation of ``range(len(candidates.keys))``.
     """
-    slot = timedelta(minutes=rotation_minutes)
+    slot_start = now - timedelta(minutes=rotation_minutes)
     now_ts = now.timestamp()
-
-    def sort_key(i: int) -> tuple[int, int, float, float, float, ConnectorKey]:
-        cand = candidates[i]
-        entry = state.entries.get(cand.key)
-        start_ts = cand.session_start.timestamp() if cand.session_start else _EPOCH_TS
+    entries = state.entries
+    sort_keys = []
+    for i, key in enumerate(candidates.keys):
+        entry = entries.get(key)
+        waited = 0.0
         if entry is not None and entry.admitted_since is not None:
-            group = 0 if now - entry.admitted_since < slot else 2
-            waited = 0.0
+            group = 0 if entry.admitted_since > slot_start else 2
         else:
             group = 1
             since = entry.paused_since if entry is not None else None
             waited = since.timestamp() if since is not None else now_ts
-        return (-cand.priority, group, waited, cand.energy_wh, start_ts, cand.key)
-
-    return sorted(range(len(candidates)), key=sort_key)
+        start = candidates.session_start[i]
+        sort_keys.append(
+            (
+                -candidates.priority[i],
+                group,
+                waited,
+                candidates.energy_wh[i],
+                start.timestamp() if start is not None else 0.0,
+                key,
+            )
+        )
+    return sorted(range(len(sort_keys)), key=sort_keys.__getitem__)
 
 
 def next_rotation(
-    candidates: Sequence[RotationCandidate],
+    candidates: Candidates,
     admitted: Collection[int],
     state: RotationState,
     now: datetime,
@@ -91,12 +106,13 @@ def next_rotation(
     """
     entries: dict[ConnectorKey, RotationEntry] = {}
     admitted_set = set(admitted)
-    for i, cand in enumerate(candidates):
-        old = state.entries.get(cand.key)
+    old_entries = state.entries
+    for i, key in enumerate(candidates.keys):
+        old = old_entries.get(key)
         if i in admitted_set:
-            since = old.admitted_since if old is not None else None
-            entries[cand.key] = RotationEntry(admitted_since=since or now)
-        else:
-            waiting = old.paused_since if old is not None else None
-            entries[cand.key] = RotationEntry(paused_since=waiting or now)
+            if old is None or old.admitted_since is None:
+                old = RotationEntry(admitted_since=now)
+        elif old is None or old.paused_since is None:
+            old = RotationEntry(paused_since=now)
+        entries[key] = old  # unchanged entries are shared, not copied
     return RotationState(entries=entries)

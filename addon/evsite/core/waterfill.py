@@ -73,7 +73,7 @@ def admit(
 class FlowTable:
     """Flows as parallel lists, indexed by flow."""
 
-    resources: list[list[int]] = field(default_factory=list)  # resources used
+    resources: list[Sequence[int]] = field(default_factory=list)  # resources used
     weights: list[float] = field(default_factory=list)  # > 0: rates grow in proportion
     floors: list[float] = field(default_factory=list)  # admitted at; ≤ upper
     uppers: list[float] = field(default_factory=list)  # finite upper bound
@@ -97,7 +97,7 @@ def fill(
     n_res = len(room)
     load_w = [0.0] * n_res
     users: list[list[int]] = [[] for _ in range(n_res)]
-    state: dict[int, int] = {}
+    state = [0] * len(weights)
     heap: list[tuple[float, int, int]] = []
     for i in members:
         res, w, floor = resources[i], weights[i], floors[i]
@@ -124,7 +124,7 @@ def _run(
     heap: list[tuple[float, int, int]],
     *,
     users: list[list[int]],
-    state: dict[int, int],
+    state: list[int],
     flows: FlowTable,
     room: list[float],
     load_w: list[float],
@@ -162,13 +162,21 @@ def _run(
                 rates[i], binding[i] = rate, idx
                 state[i] = _FROZEN
         elif kind == _EV_ACTIVATE:
-            if state[idx] != _WAIT:
-                continue
-            state[idx] = _ACTIVE
-            w, floor = weights[idx], floors[idx]
-            for r in resources[idx]:
-                room[r] += floor
-                load_w[r] += w
+            # Flows reaching their floor at the same level activate together, so
+            # each resource they touch is re-queued once, not once per flow.
+            touched: set[int] = set()
+            while True:
+                if state[idx] == _WAIT:
+                    state[idx] = _ACTIVE
+                    w, floor = weights[idx], floors[idx]
+                    for r in resources[idx]:
+                        room[r] += floor
+                        load_w[r] += w
+                    touched.update(resources[idx])
+                if not heap or heap[0][0] != t or heap[0][1] != _EV_ACTIVATE:
+                    break
+                idx = pop(heap)[2]
+            for r in touched:
                 if not saturated[r]:
                     push(heap, (max(level, room[r] / load_w[r]), _EV_SATURATE, r))
         elif state[idx] == _ACTIVE:  # _EV_CAP of a flow still rising

@@ -1,0 +1,122 @@
+"""Static indexes of a panel tree for the allocator, built once per configuration.
+
+Everything here depends on the tree alone (not on demands, meters or time),
+so the control loop can build a :class:`SitePlan` when the configuration
+changes and pass it in every :class:`~evsite.core.allocation_model.Snapshot`;
+``allocate`` builds one itself when none (or one for another tree) is given.
+
+Resources are numbered: one per panel phase (a 1-phase panel has one, and
+every phase beneath it counts on it), children before parents so that a tie
+between levels names the nearest panel.
+
+Public API:
+    SitePlan.build(tree) -> SitePlan
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from evsite.config.models import Charger, Phase
+from evsite.core.tree import THREE_PHASES, PanelTree
+
+ConnectorKey = tuple[str, int]
+"""``(charger_id, connector_id)``."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChargerPlan:
+    """A charger with its phases and the panel resources its load crosses."""
+
+    charger: Charger
+    keys: tuple[ConnectorKey, ...]
+    phases: tuple[Phase, ...]
+    path: tuple[int, ...]  # panel resources for ``phases``
+    one_phase: tuple[Phase, ...]  # a 1-phase EV on this charger draws here
+    one_phase_path: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SitePlan:
+    """Resource numbering and per-charger paths of one tree."""
+
+    tree: PanelTree
+    panel_order: tuple[str, ...]  # children before parents
+    index: Mapping[str, Mapping[Phase, int]]  # panel -> phase -> resource
+    chargers: tuple[ChargerPlan, ...]
+
+    @property
+    def n_panel_resources(self) -> int:
+        """How many panel-phase resources there are."""
+        return sum(len(by_phase) for by_phase in self.index.values())
+
+    @classmethod
+    def build(cls, tree: PanelTree) -> SitePlan:
+        """Index a valid tree.
+
+        Args:
+            tree: the panel tree with its chargers.
+
+        Returns:
+            The plan.
+        """
+        order = tuple(reversed(tree.depth_first()))
+        index: dict[str, dict[Phase, int]] = {}
+        panel_phases: dict[str, tuple[Phase, ...]] = {}
+        count = 0
+        for pid in order:
+            index[pid] = {}
+            panel_phases[pid] = tree.panel_phases(pid)
+            for ph in panel_phases[pid]:
+                index[pid][ph] = count
+                count += 1
+        ancestors: dict[str, list[str]] = {}
+        for pid in reversed(order):  # parents first
+            parent = tree.panels[pid].parent
+            ancestors[pid] = [pid, *(ancestors[parent] if parent is not None else ())]
+        paths: dict[tuple[str, tuple[Phase, ...]], tuple[int, ...]] = {}
+        plans = []
+        for charger in tree.chargers.values():
+            if charger.phases == 3:
+                phases = THREE_PHASES
+            elif charger.phase_connection is not None:
+                phases = (charger.phase_connection,)
+            else:
+                phases = panel_phases[charger.parent][:1]
+            one = (
+                (charger.phase_connection or Phase.L1,) if len(phases) == 3 else phases
+            )
+            for variant in (phases, one):
+                if (charger.parent, variant) not in paths:
+                    paths[(charger.parent, variant)] = _path(
+                        index, ancestors[charger.parent], variant
+                    )
+            plans.append(
+                ChargerPlan(
+                    charger=charger,
+                    keys=tuple((charger.id, c.id) for c in charger.connectors),
+                    phases=phases,
+                    path=paths[(charger.parent, phases)],
+                    one_phase=one,
+                    one_phase_path=paths[(charger.parent, one)],
+                )
+            )
+        return cls(tree, order, index, tuple(plans))
+
+
+def _path(
+    index: Mapping[str, Mapping[Phase, int]],
+    ancestors: list[str],
+    phases: tuple[Phase, ...],
+) -> tuple[int, ...]:
+    """Resources a load on ``phases`` uses in every ancestor."""
+    path: list[int] = []
+    for pid in ancestors:
+        by_phase = index[pid]
+        if len(by_phase) == 1:  # a 1-phase panel carries any phase on its line
+            only = next(iter(by_phase.values()))
+            path.extend(only for _ in phases)
+        else:
+            path.extend(by_phase[ph] for ph in phases)
+    return tuple(path)
