@@ -6,11 +6,14 @@ state the way the real subsystems do, so the tests see commands take effect.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
+from evsite.control.events import Event, EventBus, EventKind
 from evsite.control.live import ConnectorStatus, LiveState
+
+AT = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
 
 @dataclass
@@ -42,11 +45,12 @@ class FakeCsms:
 
 @dataclass
 class FakeEnergy:
-    """Energy management: applies caps, charge now and the shed level."""
+    """Energy management: applies caps and charge now, announces shed levels."""
 
     live: LiveState
-    shed: dict[str, Any] = field(default_factory=lambda: {"active": False})
+    bus: EventBus | None = None
     calls: list[tuple[Any, ...]] = field(default_factory=list)
+    shed_id: int = 0
 
     async def set_connector_limit(
         self, charger_id: str, connector_id: int, limit_a: float | None
@@ -64,17 +68,30 @@ class FakeEnergy:
 
     async def set_shed_level(
         self,
-        *,
         percent: float | None = None,
         limit_a: float | None = None,
-        limit_kw: float | None = None,
+        panel_id: str | None = None,
     ) -> None:
-        self.calls.append(("shed", percent, limit_a, limit_kw))
-        active = any(v is not None for v in (percent, limit_a, limit_kw))
-        self.shed = {"active": active, "percent": percent, "source": "fake"}
-
-    def shed_status(self) -> Mapping[str, Any]:
-        return self.shed
+        self.calls.append(("shed", percent, limit_a, panel_id))
+        if self.bus is None:
+            return
+        end = percent is None and limit_a is None
+        if not end:
+            self.shed_id += 1
+        level = {"percent": percent, "limit_a": limit_a, "panel_id": panel_id}
+        self.bus.publish(
+            Event(
+                EventKind.LOAD_SHED_END if end else EventKind.LOAD_SHED_START,
+                AT,
+                data={
+                    "shed_id": self.shed_id,
+                    "source": "external",
+                    "panel_id": panel_id,
+                    "depth_a": 0.0,
+                    "level": None if end else level,
+                },
+            )
+        )
 
 
 @dataclass

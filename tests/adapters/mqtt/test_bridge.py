@@ -57,8 +57,8 @@ def plug_in(services: Services) -> None:
 @pytest.fixture
 async def bridge(services: Services) -> AsyncIterator[MqttBridge]:
     """A running bridge with fake subsystems registered as components."""
-    services.components["csms"] = FakeCsms(services.live)
-    services.components["energy"] = FakeEnergy(services.live)
+    services.components["charger_commands"] = FakeCsms(services.live)
+    services.components["energy"] = FakeEnergy(services.live, services.bus)
     services.components["waitlists"] = FakeWaitlists()
     plug_in(services)
     mqtt = MqttBridge(services, reconnect_delay=(1, 1))
@@ -115,12 +115,20 @@ async def test_commands_change_the_site(
     obs.publish(f"{BASE}/chargers/CP-1/enabled/set", "OFF")
     charger = f"{BASE}/chargers/CP-1/state"
     await wait_until(lambda: obs.json(charger)["enabled"] is False)
-    assert services.components["csms"].calls == [("CP-1", 0, False)]  # type: ignore[attr-defined]
+    assert services.components["charger_commands"].calls == [("CP-1", 0, False)]  # type: ignore[attr-defined]
 
     obs.publish(f"{BASE}/site/shed_level/set", "50")
     site = f"{BASE}/site/state"
     await wait_until(lambda: obs.json(site)["shedding"] is True)
     assert obs.json(site)["shed"]["percent"] == 50
+    await wait_until(lambda: obs.on(f"{BASE}/events/load_shed_start") != [])
+    obs.publish(f"{BASE}/site/shed_level/set", "OFF")
+    await wait_until(lambda: obs.json(site)["shedding"] is False)
+    assert obs.json(site)["shed"]["percent"] is None
+    assert services.components["energy"].calls[-2:] == [  # type: ignore[attr-defined]
+        ("shed", 50.0, None, None),
+        ("shed", None, None, None),
+    ]
 
     waitlists = services.components["waitlists"]
     obs.publish(f"{BASE}/waitlist/join/set", '{"driver_id": "d1", "group": "visitors"}')
@@ -151,7 +159,7 @@ async def test_bad_commands_answer_on_the_error_topic(
     assert not any(r for t, _, r in obs.messages)  # errors are not retained
     assert services.components["energy"].calls == []  # type: ignore[attr-defined]
 
-    services.components["csms"].answer = "Rejected"  # type: ignore[attr-defined]
+    services.components["charger_commands"].answer = "Rejected"  # type: ignore[attr-defined]
     obs.publish(f"{BASE}/chargers/CP-2/enabled/set", "OFF")
     await wait_until(lambda: len(obs.on(f"{BASE}/error")) == len(cases) + 1)
     assert "Rejected" in json.loads(obs.on(f"{BASE}/error")[-1])["error"]

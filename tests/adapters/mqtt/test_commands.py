@@ -53,7 +53,17 @@ def parse(topic: str, payload: str | bytes) -> Command:
         (T.charge_now_set("CP-2", 2), "auto", ChargeNow("CP-2", 2, False)),
         (T.shed_level_set, "50", SetShedLevel(percent=50.0)),
         (T.shed_level_set, '{"limit_a": 40}', SetShedLevel(limit_a=40.0)),
-        (T.shed_level_set, '{"limit_kw": 11}', SetShedLevel(limit_kw=11.0)),
+        (
+            T.shed_level_set,
+            '{"percent": 30, "limit_a": 40, "panel_id": "garage"}',
+            SetShedLevel(30.0, 40.0, "garage"),
+        ),
+        (T.shed_level_set, '{"limit_a": 0}', SetShedLevel(limit_a=0.0)),
+        (
+            T.shed_level_set,
+            '{"percent": 0, "panel_id": "main"}',
+            SetShedLevel(None, None, "main"),
+        ),
         (T.shed_level_set, "0", SetShedLevel()),
         (T.shed_level_set, "OFF", SetShedLevel()),
         (
@@ -94,7 +104,7 @@ def test_valid_commands(topic: str, payload: str, expected: Command) -> None:
         (T.connector_limit_set("CP-1", 1), '{"amps": 10}', "limit_a", "required key"),
         (T.shed_level_set, "150", "percent", "must be at most 100"),
         (T.shed_level_set, '{"percent": -1}', "percent", "at least 0"),
-        (T.shed_level_set, '{"percent": 10, "limit_a": 5}', "limit_a", "only one of"),
+        (T.shed_level_set, '{"panel_id": "attic"}', "panel_id", "unknown panel"),
         (T.shed_level_set, '{"percent": "lots"}', "percent", "expected a number"),
         (T.shed_level_set, '{"depth": 3}', "depth", "extra keys not allowed"),
         (T.waitlist_join_set, '{"charger_id": "CP-1"}', "driver_id", "required key"),

@@ -33,11 +33,12 @@ from evsite.adapters.mqtt.payloads import (
     site_messages,
 )
 from evsite.adapters.mqtt.publisher import Message, RetainedStore
-from evsite.adapters.mqtt.sinks import CommandSink, ComponentsSink, ShedStatusSource
+from evsite.adapters.mqtt.shed import ShedTracker
+from evsite.adapters.mqtt.sinks import CommandSink, ComponentsSink
 from evsite.adapters.mqtt.topics import Topics
 from evsite.context import Services
 from evsite.control.events import Event, EventKind, Subscription
-from evsite.errors import ConfigError, EvsiteError
+from evsite.errors import ConfigError, ConflictError, EvsiteError, NotFoundError
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -100,7 +101,7 @@ class MqttBridge:
         self._store = RetainedStore()
         self._events: deque[Message] = deque()
         self._event_queue_size = event_queue_size
-        self._shed: dict[str, Any] = {"active": False}
+        self._shed = ShedTracker()
         self._dirty: set[str] = set()
         self._wake = asyncio.Event()
         self._locks: dict[tuple[str, str, str], asyncio.Lock] = {}
@@ -169,17 +170,11 @@ class MqttBridge:
 
     # -- state ------------------------------------------------------------------
 
-    def _shed_status(self) -> dict[str, Any]:
-        energy = self._services.components.get("energy")
-        if isinstance(energy, ShedStatusSource):
-            return dict(energy.shed_status())
-        return self._shed
-
     def _refresh_all(self) -> list[Message]:
         """Recompute every retained message and discovery config."""
         config = self._services.site.config
         changed = self._store.replace(
-            all_messages(self.topics, config, self._services.live, self._shed_status())
+            all_messages(self.topics, config, self._services.live, self._shed.status())
         )
         configs = discovery_configs(self.topics, config, __version__)
         discovery = self._store.set_discovery(
@@ -197,7 +192,7 @@ class MqttBridge:
     def _flush(self) -> None:
         config = self._services.site.config
         live = self._services.live
-        messages = site_messages(self.topics, config, live, self._shed_status())
+        messages = site_messages(self.topics, config, live, self._shed.status())
         dirty, self._dirty = self._dirty, set()
         chargers = {c.id: c for c in config.chargers} if dirty else {}
         for charger_id in dirty:
@@ -251,9 +246,12 @@ class MqttBridge:
     def _handle_event(self, event: Event) -> None:
         if event.kind is EventKind.CONFIG_CHANGED:
             self._send_retained(self._refresh_all())
-        elif event.kind in _SHED_EVENTS or event.charger_id is not None:
-            if event.charger_id is not None:
-                self._dirty.add(event.charger_id)
+        elif event.kind in _SHED_EVENTS:
+            end = event.kind is EventKind.LOAD_SHED_END
+            self._shed.on_event(end=end, data=event.data)
+            self._wake.set()
+        elif event.charger_id is not None:
+            self._dirty.add(event.charger_id)
             self._wake.set()
         if event.kind in PUBLISHED_EVENTS:
             self._emit(self.topics.event(event.kind.value), dumps(event.as_dict()))
@@ -292,27 +290,25 @@ class MqttBridge:
             async with lock:
                 await self._sink.execute(topic, command)
             if isinstance(command, SetShedLevel):
-                self._remember_shed(command)
+                self._shed.on_command(
+                    command.percent, command.limit_a, command.panel_id
+                )
+                self._wake.set()
         except CommandError as err:
             self._error(topic, err.field, err.problem, payload)
         except ConfigError as err:
             first = err.problems[0] if err.problems else None
             field = first.path if first and first.path else None
             self._error(topic, field, first.message if first else str(err), payload)
+        except NotFoundError as err:
+            self._error(topic, f"{err.kind}_id", str(err), payload)
+        except ConflictError as err:
+            self._error(topic, err.path or None, str(err), payload)
         except EvsiteError as err:
             self._error(topic, None, str(err), payload)
         except Exception:
             _LOGGER.exception("MQTT command on %s failed", topic)
             self._error(topic, None, "internal error (see the evsite log)", payload)
-
-    def _remember_shed(self, command: SetShedLevel) -> None:
-        levels = {
-            "percent": command.percent,
-            "limit_a": command.limit_a,
-            "limit_kw": command.limit_kw,
-        }
-        self._shed = {"active": any(levels.values()), **levels, "source": "mqtt"}
-        self._wake.set()
 
     def _error(
         self, topic: str, field: str | None, problem: str, payload: bytes

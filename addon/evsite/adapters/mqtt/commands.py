@@ -63,11 +63,14 @@ class ChargeNow:
 
 @dataclass(frozen=True, slots=True)
 class SetShedLevel:
-    """External shed level: one of percent, amps or kW; all None ends shedding."""
+    """External shed level (percent of EV capacity and/or an A cap; tighter wins).
+
+    Both None ends external shedding; ``panel_id`` None means the whole site.
+    """
 
     percent: float | None = None
     limit_a: float | None = None
-    limit_kw: float | None = None
+    panel_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,12 +117,11 @@ def _amount(maximum: float | None = None) -> Any:
 
 
 _TEXT_ID = vol.All(str, vol.Length(min=1, max=64), msg="expected a non-empty id")
-_SHED_KEYS = ("percent", "limit_a", "limit_kw")
 _SHED = vol.Schema(
     {
         vol.Optional("percent"): _amount(100),
         vol.Optional("limit_a"): _amount(),
-        vol.Optional("limit_kw"): _amount(),
+        vol.Optional("panel_id"): vol.Any(None, _TEXT_ID),
     }
 )
 _JOIN = vol.Schema(
@@ -214,22 +216,19 @@ def _limit(topic: str, config: SiteConfig, charger: Charger, data: Any) -> float
     return value
 
 
-def _shed(topic: str, data: Any) -> SetShedLevel:
+def _shed(topic: str, config: SiteConfig, data: Any) -> SetShedLevel:
     if data is None or (isinstance(data, str) and data.lower() in _CLEAR):
         return SetShedLevel()
     if isinstance(data, (int, float)) and not isinstance(data, bool):
         data = {"percent": data}
     level = _validate(topic, _SHED, data)
-    given = [k for k in _SHED_KEYS if level.get(k) is not None]
-    if len(given) > 1:
-        raise CommandError(
-            topic, given[1], "give only one of percent, limit_a or limit_kw"
-        )
-    if not any(level.get(k) for k in ("percent", "limit_a", "limit_kw")):
-        return SetShedLevel()  # 0 % / 0 A / 0 kW all mean "no external shedding"
-    return SetShedLevel(
-        level.get("percent"), level.get("limit_a"), level.get("limit_kw")
-    )
+    panel_id = level.get("panel_id")
+    if panel_id is not None and config.panel(panel_id) is None:
+        raise CommandError(topic, "panel_id", f"unknown panel '{panel_id}'")
+    percent, limit_a = level.get("percent"), level.get("limit_a")
+    if not percent and limit_a is None:
+        return SetShedLevel(panel_id=panel_id)  # 0 % (or nothing) ends shedding
+    return SetShedLevel(percent or None, limit_a, panel_id)
 
 
 def _join(topic: str, config: SiteConfig, data: Any) -> JoinWaitlist:
@@ -271,7 +270,7 @@ def parse_command(
             connector = _connector(topic, charger, target)
             return ChargeNow(charger.id, connector, _flag(topic, "enabled", data))
         case CommandKind.SHED_LEVEL:
-            return _shed(topic, data)
+            return _shed(topic, config, data)
         case CommandKind.WAITLIST_JOIN:
             return _join(topic, config, data)
         case CommandKind.WAITLIST_LEAVE:

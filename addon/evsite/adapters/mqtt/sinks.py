@@ -1,8 +1,10 @@
 """Where MQTT commands go: the :class:`CommandSink` port and its default.
 
 :class:`ComponentsSink` routes each command to the subsystem registered in
-``services.components``: ``"csms"`` (:class:`~evsite.control.ports.ChargerCommands`),
-``"energy"`` (:class:`EnergyControl`) and ``"waitlists"`` (:class:`WaitlistControl`).
+``services.components``: ``"charger_commands"`` (a
+:class:`~evsite.control.ports.ChargerCommands`, registered by the OCPP server
+next to ``"csms"``), ``"energy"`` (:class:`EnergyControl`) and ``"waitlists"``
+(:class:`WaitlistControl`).
 Those subsystems are built elsewhere; the Protocols below are what MQTT needs
 from them. Methods may be plain or ``async``.
 """
@@ -47,21 +49,11 @@ class EnergyControl(Protocol):
 
     def set_shed_level(
         self,
-        *,
         percent: float | None = None,
         limit_a: float | None = None,
-        limit_kw: float | None = None,
-    ) -> Awaitable[None] | None:
-        """External shed level; all None ends external shedding."""
-        ...
-
-
-@runtime_checkable
-class ShedStatusSource(Protocol):
-    """Optional: energy management reports the shed level in force."""
-
-    def shed_status(self) -> Mapping[str, Any]:
-        """E.g. ``{"active": True, "percent": 50, "source": "mqtt"}``."""
+        panel_id: str | None = None,
+    ) -> Awaitable[object] | object:
+        """External shed level (tighter of both wins); both None ends it."""
         ...
 
 
@@ -111,11 +103,16 @@ class ComponentsSink:
             raise CommandError(topic, None, "waitlists not available")
         return waitlists
 
+    def _charger_commands(self, topic: str) -> ChargerCommands:
+        for key in ("charger_commands", "csms"):
+            found: Any = self._components.get(key)
+            if hasattr(found, "change_availability") and hasattr(found, "is_connected"):
+                commands: ChargerCommands = found
+                return commands
+        raise CommandError(topic, None, "OCPP central system not available")
+
     async def _enable(self, topic: str, command: EnableCharger) -> None:
-        csms: Any = self._components.get("csms")
-        if csms is None or not hasattr(csms, "change_availability"):
-            raise CommandError(topic, None, "OCPP central system not available")
-        commands: ChargerCommands = csms
+        commands = self._charger_commands(topic)
         if not commands.is_connected(command.charger_id):
             raise CommandError(
                 topic, "charger_id", f"charger '{command.charger_id}' is not connected"
@@ -141,11 +138,11 @@ class ComponentsSink:
             case ChargeNow(charger_id, connector_id, enabled):
                 energy = self._energy(topic)
                 await _settle(energy.charge_now(charger_id, connector_id, enabled))
-            case SetShedLevel(percent, limit_a, limit_kw):
+            case SetShedLevel(percent, limit_a, panel_id):
                 energy = self._energy(topic)
                 await _settle(
                     energy.set_shed_level(
-                        percent=percent, limit_a=limit_a, limit_kw=limit_kw
+                        percent=percent, limit_a=limit_a, panel_id=panel_id
                     )
                 )
             case JoinWaitlist(driver_id, charger_id, group):
