@@ -27,6 +27,7 @@ from typing import Any
 
 from aiohttp import WSCloseCode, web
 
+from evsite.adapters.csms.admin import OcppAdmin
 from evsite.adapters.csms.connection import Connection
 from evsite.adapters.csms.gate import Admission, Gate
 from evsite.adapters.csms.handler import MessageHandler
@@ -88,6 +89,7 @@ class CentralSystem:
             window_s=auth_failure_window_s,
         )
         self.commands = ChargerOperations(self)
+        self.admin = OcppAdmin(self)
         self.connections: dict[str, Connection] = {}
         self._replies = ReplyCache()
         self._disconnected_at: dict[str, float] = {}

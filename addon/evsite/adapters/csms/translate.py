@@ -14,6 +14,8 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from ocpp.exceptions import FormatViolationError
+
 from evsite.adapters.csms.domain import MeterReading
 from evsite.control.live import ConnectorStatus
 from evsite.control.ports import AuthResult, IdTagStatus, ProfilePurpose
@@ -31,13 +33,16 @@ SOC = "SoC"
 _SCALE = {"Wh": 1.0, "kWh": 1000.0, "W": 1.0, "kW": 1000.0, "A": 1.0}
 
 
-class PayloadError(ValueError):
-    """A field passed the JSON schema but makes no sense (names the field)."""
+class PayloadError(FormatViolationError):  # type: ignore[misc]
+    """A field passed the JSON schema but makes no sense: a FormatViolation."""
 
     def __init__(self, field: str, message: str) -> None:
-        """Keep the field name for the CallError details."""
+        """Name the field in the CallError details."""
         self.field = field
-        super().__init__(f"{field}: {message}")
+        super().__init__(
+            description=f"{field}: {message}",
+            details={"cause": f"{field}: {message}", "field": field},
+        )
 
 
 def parse_time(value: Any, field: str) -> datetime:
