@@ -128,6 +128,7 @@ class MqttBridge:
 
     async def start(self) -> None:
         """Start publishing (a no-op when MQTT is disabled in the config)."""
+        self._services.components.setdefault("mqtt", self)
         if not self._settings.enabled or self._running:
             return
         self._running = True
