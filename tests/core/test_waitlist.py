@@ -192,3 +192,16 @@ def test_invariants_under_any_sequence(ops: list[tuple[str, str, str]]) -> None:
         assert len(ports) == len(set(ports))
         if op == "tick":
             assert all(h.until > now for h in state.holds)
+
+
+def test_fully_charged_notice_once_and_only_where_asked() -> None:
+    full = WaitlistPolicy("f", "f", finish=FinishNotification(FinishKind.FULLY_CHARGED))
+    state = wl.session_started(
+        WaitlistState(), Running("t1", "cp1", 1, "q1", T0, "a")
+    ).state
+    state = wl.session_started(state, Running("t2", "cp2", 1, "q2", T0, "b")).state
+    policies = {"q1": full, "q2": POLICY}
+    step = wl.charged_full(state, policies, "cp1", 1)
+    assert [(e.kind, e.driver_id) for e in step.effects] == [(EffectKind.FINISH, "a")]
+    assert wl.charged_full(step.state, policies, "cp1", 1).effects == ()
+    assert wl.charged_full(step.state, policies, "cp2", 1).effects == ()

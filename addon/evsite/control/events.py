@@ -37,6 +37,7 @@ class EventKind(StrEnum):
     WAITLIST_TURN = "waitlist_turn"
     WAITLIST_NO_SHOW = "waitlist_no_show"
     WAITLIST_MAX_TIME = "waitlist_max_time"
+    WAITLIST_FINISH = "waitlist_finish"
     CONFIG_CHANGED = "config_changed"
 
 

@@ -48,6 +48,7 @@ _BUS_KIND = {
     EffectKind.TURN: EventKind.WAITLIST_TURN,
     EffectKind.NO_SHOW: EventKind.WAITLIST_NO_SHOW,
     EffectKind.MAX_TIME: EventKind.WAITLIST_MAX_TIME,
+    EffectKind.FINISH: EventKind.WAITLIST_FINISH,
 }
 # Effects that concern the station rather than a driver's own history.
 _STATION_ONLY = {EffectKind.RESERVE, EffectKind.CANCEL_RESERVATION, EffectKind.STOP}
@@ -275,6 +276,14 @@ class WaitlistService:
             await self._apply(lambda s: wl.session_started(s, run))
         elif event.kind is EventKind.SESSION_STOPPED and tx:
             await self._apply(lambda s: wl.session_stopped(s, str(tx)))
+        elif (
+            event.kind is EventKind.STATUS_CHANGED
+            and event.data.get("status") == ConnectorStatus.SUSPENDED_EV.value
+            and event.connector_id
+        ):
+            policies = {q: p for q in self.assigned if (p := self.policy_of(q))}
+            port = (event.charger_id or "", event.connector_id)
+            await self._apply(lambda s: wl.charged_full(s, policies, *port))
         await self._offer(queue)
 
     async def tick(self) -> None:
