@@ -7,7 +7,6 @@ suite (pyproject: norecursedirs = tests/ha).
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,6 +24,5 @@ pytest_plugins = ["pytest_homeassistant_custom_component"]
 
 
 @pytest.fixture(autouse=True)
-def auto_enable_custom_integrations(enable_custom_integrations: None) -> Iterator[None]:
+def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
     """Let HA load integrations from our custom_components package."""
-    yield

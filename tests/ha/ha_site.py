@@ -16,7 +16,9 @@ from evsite.config.models import (
     SiteConfig,
 )
 
-BLUEPRINTS = Path(__file__).resolve().parents[2] / "blueprints" / "automation" / "evsite"
+BLUEPRINTS = (
+    Path(__file__).resolve().parents[2] / "blueprints" / "automation" / "evsite"
+)
 AT = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 CONFIG = SiteConfig(
     site=Site("site1", "Garage Site", "Europe/Berlin", MainService(400, 3, 100)),
@@ -26,7 +28,9 @@ CONFIG = SiteConfig(
     ),
     chargers=(
         Charger("CP-1", "garage", 32, phases=3, alias="Bay 1", make="Acme"),
-        Charger("CP-2", "garage", 16, phases=3, connectors=(Connector(1), Connector(2))),
+        Charger(
+            "CP-2", "garage", 16, phases=3, connectors=(Connector(1), Connector(2))
+        ),
     ),
 )
 TOPICS = Topics.for_site(MqttSettings(), "site1")

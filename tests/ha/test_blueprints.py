@@ -4,22 +4,30 @@ from __future__ import annotations
 
 import json
 import shutil
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from ha_site import BLUEPRINTS, CONFIG, TOPICS
 from homeassistant.components.blueprint.models import Blueprint
 from homeassistant.components.blueprint.schemas import BLUEPRINT_SCHEMA
+from homeassistant.components.calendar import CalendarEntity, CalendarEvent
 from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
+from homeassistant.util import dt as dt_util
 from homeassistant.util.yaml import load_yaml_dict
 from pytest_homeassistant_custom_component.common import (
+    MockModule,
+    MockPlatform,
     async_fire_mqtt_message,
+    async_fire_time_changed,
     async_mock_service,
+    mock_integration,
+    mock_platform,
 )
 
 from evsite.adapters.mqtt.commands import ChargeNow, SetShedLevel, parse_command
-from ha_site import BLUEPRINTS, CONFIG, TOPICS
 
 FILES = sorted(BLUEPRINTS.glob("*.yaml"))
 SITE = "evsite/site1"
@@ -90,7 +98,11 @@ async def test_fault_alarm_is_forwarded_for_selected_chargers(
         hass,
         tmp_path,
         "charger_fault_notify.yaml",
-        {"site_topic": SITE, "chargers": "CP-1, CP-9", "notify_action": "notify.facility"},
+        {
+            "site_topic": SITE,
+            "chargers": "CP-1, CP-9",
+            "notify_action": "notify.facility",
+        },
     )
     topic = TOPICS.event("alarm")
     async_fire_mqtt_message(hass, topic, _event("alarm", charger_id="CP-2"))
@@ -183,3 +195,85 @@ async def test_charge_now_button_publishes_charge_now(
     assert parse_command(TOPICS, topic, payload.encode(), CONFIG) == ChargeNow(
         "CP-2", 2, True
     )
+
+
+class _Calendar(CalendarEntity):
+    """A calendar holding fixed events (a stand-in for a user's calendar)."""
+
+    _attr_name = "Car"
+
+    def __init__(self, events: list[CalendarEvent]) -> None:
+        self._events = events
+
+    @property
+    def event(self) -> CalendarEvent | None:
+        now = dt_util.now()
+        return next(
+            (
+                e
+                for e in self._events
+                if e.start_datetime_local <= now < e.end_datetime_local
+            ),
+            None,
+        )
+
+    async def async_get_events(
+        self, hass: HomeAssistant, start_date: datetime, end_date: datetime
+    ) -> list[CalendarEvent]:
+        return [
+            e
+            for e in self._events
+            if e.end_datetime_local > start_date and e.start_datetime_local < end_date
+        ]
+
+
+@lingering
+async def test_charge_now_calendar_turns_charge_now_on_and_off(
+    hass: HomeAssistant, mqtt_mock: Any, tmp_path: Path, freezer: Any
+) -> None:
+    now = dt_util.now().replace(microsecond=0)
+    start, end = now + timedelta(minutes=5), now + timedelta(minutes=35)
+    events = [
+        CalendarEvent(start, end, "EV: trip to the coast"),
+        CalendarEvent(start + timedelta(hours=1), end + timedelta(hours=1), "Dentist"),
+    ]
+
+    async def setup_platform(
+        hass: HomeAssistant, config: Any, add: Any, info: Any = None
+    ) -> None:
+        add([_Calendar(events)])
+
+    mock_integration(hass, MockModule("evtest"))
+    mock_platform(
+        hass, "evtest.calendar", MockPlatform(async_setup_platform=setup_platform)
+    )
+    assert await async_setup_component(
+        hass, "calendar", {"calendar": {"platform": "evtest"}}
+    )
+    await hass.async_block_till_done()
+    await _automation(
+        hass,
+        tmp_path,
+        "charge_now_calendar.yaml",
+        {
+            "site_topic": SITE,
+            "calendar": "calendar.car",
+            "keyword": "ev",
+            "charger_id": "CP-1",
+            "connector_id": 1,
+        },
+    )
+    mqtt_mock.async_publish.reset_mock()
+    for moment in (
+        start + timedelta(seconds=1),
+        end + timedelta(seconds=1),
+        end + timedelta(hours=2),
+    ):
+        freezer.move_to(moment)
+        async_fire_time_changed(hass, moment)
+        await hass.async_block_till_done()
+    sent = _sent(mqtt_mock)
+    topic = TOPICS.charge_now_set("CP-1", 1)
+    assert [(t, p) for t, p, _ in sent] == [(topic, "ON"), (topic, "auto")]
+    commands = [parse_command(TOPICS, t, p.encode(), CONFIG) for t, p, _ in sent]
+    assert commands == [ChargeNow("CP-1", 1, True), ChargeNow("CP-1", 1, False)]

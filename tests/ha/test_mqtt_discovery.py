@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import pytest
+from ha_site import AT, CONFIG, TOPICS
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
@@ -21,9 +22,9 @@ from evsite.adapters.mqtt.commands import (
 from evsite.adapters.mqtt.discovery import discovery_configs
 from evsite.adapters.mqtt.payloads import all_messages
 from evsite.control.live import ChargerLink, ConnectorStatus, LiveState, MeterSample
-from ha_site import AT, CONFIG, TOPICS
 
 pytestmark = pytest.mark.parametrize("expected_lingering_timers", [True])
+
 
 def _live() -> LiveState:
     live = LiveState()
@@ -40,7 +41,9 @@ def _live() -> LiveState:
     cp2 = live.charger("CP-2")
     cp2.connector(1).status = ConnectorStatus.UNAVAILABLE
     cp2.connector(2).status = ConnectorStatus.UNAVAILABLE
-    live.record_meter("main", MeterSample(AT, {"L1": 40.0, "L2": 31.0, "L3": 35.0}, 24500))
+    live.record_meter(
+        "main", MeterSample(AT, {"L1": 40.0, "L2": 31.0, "L3": 35.0}, 24500)
+    )
     return live
 
 
@@ -141,8 +144,14 @@ async def test_command_entities_publish_what_evsite_accepts(
             "evsite/site1/chargers/CP-1/connectors/1/limit/set",
             SetConnectorLimit("CP-1", 1, 10.0),
         ),
-        ("evsite/site1/chargers/CP-1/connectors/1/charge_now/set", ChargeNow("CP-1", 1, True)),
-        ("evsite/site1/chargers/CP-1/connectors/1/charge_now/set", ChargeNow("CP-1", 1, True)),
+        (
+            "evsite/site1/chargers/CP-1/connectors/1/charge_now/set",
+            ChargeNow("CP-1", 1, True),
+        ),
+        (
+            "evsite/site1/chargers/CP-1/connectors/1/charge_now/set",
+            ChargeNow("CP-1", 1, True),
+        ),
         ("evsite/site1/site/shed_level/set", SetShedLevel(percent=25.0)),
     ]
     for (domain, service, platform, uid, data), (topic, command) in zip(
