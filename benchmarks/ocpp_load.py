@@ -78,8 +78,10 @@ class Result:
     p50_ms: float = 0.0
     p99_ms: float = 0.0
     max_ms: float = 0.0
+    over_100ms_pct: float = 0.0
     server_cpu_pct: float = 0.0
     client_cpu_pct: float = 0.0
+    load_avg_1m: float = 0.0
     rss_mib: float = 0.0
     hwm_mib: float = 0.0
     storm_chargers: int = 0
@@ -241,6 +243,8 @@ async def steady(
         res.p50_ms = round(statistics.median(ordered) * 1000, 1)
         res.p99_ms = round(ordered[int(len(ordered) * 0.99) - 1] * 1000, 1)
         res.max_ms = round(ordered[-1] * 1000, 1)
+        late = sum(1 for v in ordered if v > 0.1)
+        res.over_100ms_pct = round(100 * late / len(ordered), 2)
 
 
 async def storm(url: str, names: list[str], res: Result) -> None:
@@ -284,6 +288,8 @@ async def measure(target: str, url: str, pid: int, args: argparse.Namespace) -> 
             wall = time.monotonic() - wall0
             res.server_cpu_pct = round(100 * (cpu_seconds(pid) - cpu0) / wall, 1)
             res.client_cpu_pct = round(100 * (time.process_time() - mine0) / wall, 1)
+            # Other processes on the machine skew the figures: record how busy it was.
+            res.load_avg_1m = round(os.getloadavg()[0], 2)
         res.rss_mib, res.hwm_mib = (round(v, 1) for v in rss(pid))
         await asyncio.gather(*(c.ws.close() for c in chargers), return_exceptions=True)
     if args.storm:
@@ -417,8 +423,10 @@ def report(results: list[Result]) -> None:
         "p50_ms",
         "p99_ms",
         "max_ms",
+        "over_100ms_pct",
         "server_cpu_pct",
         "client_cpu_pct",
+        "load_avg_1m",
         "rss_mib",
         "hwm_mib",
         "storm_accepted",
