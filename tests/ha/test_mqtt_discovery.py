@@ -78,7 +78,8 @@ async def test_devices_and_entities_are_created_with_states(
     devices = dr.async_get(hass)
     site = devices.async_get_device(identifiers={("mqtt", "evsite_site1")})
     cp1 = devices.async_get_device(identifiers={("mqtt", "evsite_site1_CP-1")})
-    assert site is not None and cp1 is not None
+    assert site is not None
+    assert cp1 is not None
     assert (cp1.name, cp1.manufacturer, cp1.via_device_id) == ("Bay 1", "Acme", site.id)
 
     c1 = "evsite_site1_CP-1_c1"
