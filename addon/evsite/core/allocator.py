@@ -161,16 +161,15 @@ def _panels(
     allocated = [0.0] * build.n_panel_res
     flows = build.flows
     # Sum per distinct path first: many connectors share a path.
-    by_path: dict[int, float] = {}
-    path_of: dict[int, tuple[int, ...]] = {}
-    keys, paths = flows.candidates.keys, flows.paths
+    all_paths = build.plan.paths
+    by_path = [0.0] * len(all_paths)
+    keys, path_ids = flows.candidates.keys, flows.path_ids
     for i in admitted:
-        path = paths[i]
-        by_path[id(path)] = by_path.get(id(path), 0.0) + limits[keys[i]].limit_a
-        path_of[id(path)] = path
-    for path_id, amps in by_path.items():
-        for r in path_of[path_id]:
-            allocated[r] += amps
+        by_path[path_ids[i]] += limits[keys[i]].limit_a
+    for path_id, amps in enumerate(by_path):
+        if amps:
+            for r in all_paths[path_id]:
+                allocated[r] += amps
     result: dict[str, PanelAllocation] = {}
     for pid, cap in build.caps.items():
         index = build.plan.index[pid]

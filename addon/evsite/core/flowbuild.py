@@ -47,7 +47,7 @@ def _ceil_step(amps: float) -> float:
 class Flows(FlowTable):
     """Competing connectors: the engine's table plus labels for the result."""
 
-    paths: list[tuple[int, ...]] = field(default_factory=list)  # all panel phases
+    path_ids: list[int] = field(default_factory=list)  # SitePlan.paths: all phases
     upper_reason: list[Reason] = field(default_factory=list)
     phases: list[tuple[Phase, ...]] = field(default_factory=list)
     candidates: Candidates = field(default_factory=Candidates)
@@ -146,7 +146,7 @@ class FlowBuilder:
     def _reserve(self, cp: ChargerPlan, amps: float, reason: Reason) -> None:
         """Reserve ``amps`` per phase for a charger in every ancestor."""
         room, reserved = self.room, self.reserved
-        for r in cp.path:
+        for r in self.plan.paths[cp.path]:
             reserved[r] += amps
             room[r] -= amps
         self._fix_all(cp, floor_step(amps), reason)
@@ -254,27 +254,29 @@ class FlowBuilder:
             return
         f = self.flows
         cols = list(zip(*self._rows, strict=True))
-        keys, paths, shared, f.weights, f.floors, f.uppers = (list(c) for c in cols[:6])
+        keys, path_ids, shared, f.weights, f.floors, f.uppers = (
+            list(c) for c in cols[:6]
+        )
         f.upper_reason, f.phases = list(cols[6]), list(cols[7])
         cands = f.candidates
         cands.keys, cands.priority = keys, list(cols[8])
         cands.energy_wh, cands.session_start = list(cols[9]), list(cols[10])
-        f.paths = paths
-        need_by_path: dict[int, float] = {}
-        path_of: dict[int, tuple[int, ...]] = {}
-        for path, upper in zip(paths, f.uppers, strict=True):
-            need_by_path[id(path)] = need_by_path.get(id(path), 0.0) + upper
-            path_of[id(path)] = path
+        all_paths = self.plan.paths
+        f.path_ids = path_ids
+        need_by_path = [0.0] * len(all_paths)
+        for path_id, upper in zip(path_ids, f.uppers, strict=True):
+            need_by_path[path_id] += upper
         need = [0.0] * self.n_panel_res
-        for pid_, total in need_by_path.items():
-            for r in path_of[pid_]:
-                need[r] += total
+        for path_id, total in enumerate(need_by_path):
+            if total:
+                for r in all_paths[path_id]:
+                    need[r] += total
         room = self.room
-        pruned = {
-            pid_: tuple(r for r in path if need[r] > room[r] - EPS)
-            for pid_, path in path_of.items()
-        }
+        pruned = [
+            tuple(r for r in path if need[r] > room[r] - EPS) if need_by_path[k] else ()
+            for k, path in enumerate(all_paths)
+        ]
         f.resources = [
-            pruned[id(path)] + extra if extra else pruned[id(path)]
-            for path, extra in zip(paths, shared, strict=True)
+            pruned[path_id] + extra if extra else pruned[path_id]
+            for path_id, extra in zip(path_ids, shared, strict=True)
         ]

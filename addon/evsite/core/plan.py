@@ -32,9 +32,9 @@ class ChargerPlan:
     charger: Charger
     keys: tuple[ConnectorKey, ...]
     phases: tuple[Phase, ...]
-    path: tuple[int, ...]  # panel resources for ``phases``
+    path: int  # index into SitePlan.paths: panel resources for ``phases``
     one_phase: tuple[Phase, ...]  # a 1-phase EV on this charger draws here
-    one_phase_path: tuple[int, ...]
+    one_phase_path: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +45,7 @@ class SitePlan:
     panel_order: tuple[str, ...]  # children before parents
     index: Mapping[str, Mapping[Phase, int]]  # panel -> phase -> resource
     chargers: tuple[ChargerPlan, ...]
+    paths: tuple[tuple[int, ...], ...]  # distinct resource paths, by index
 
     @property
     def n_panel_resources(self) -> int:
@@ -75,7 +76,8 @@ class SitePlan:
         for pid in reversed(order):  # parents first
             parent = tree.panels[pid].parent
             ancestors[pid] = [pid, *(ancestors[parent] if parent is not None else ())]
-        paths: dict[tuple[str, tuple[Phase, ...]], tuple[int, ...]] = {}
+        paths: dict[tuple[str, tuple[Phase, ...]], int] = {}
+        distinct: list[tuple[int, ...]] = []
         plans = []
         for charger in tree.chargers.values():
             if charger.phases == 3:
@@ -89,9 +91,8 @@ class SitePlan:
             )
             for variant in (phases, one):
                 if (charger.parent, variant) not in paths:
-                    paths[(charger.parent, variant)] = _path(
-                        index, ancestors[charger.parent], variant
-                    )
+                    paths[(charger.parent, variant)] = len(distinct)
+                    distinct.append(_path(index, ancestors[charger.parent], variant))
             plans.append(
                 ChargerPlan(
                     charger=charger,
@@ -102,7 +103,7 @@ class SitePlan:
                     one_phase_path=paths[(charger.parent, one)],
                 )
             )
-        return cls(tree, order, index, tuple(plans))
+        return cls(tree, order, index, tuple(plans), tuple(distinct))
 
 
 def _path(
