@@ -35,11 +35,13 @@ def _kinds(step: wl.Step) -> list[EffectKind]:
 
 def test_fifo_order_and_positions() -> None:
     state = WaitlistState()
+    positions = []
     for driver in ("a", "b", "c"):
         step = _join(state, driver)
         state = step.state
+        positions.append(step.effects[0].data["position"])
     assert [e.driver_id for e in state.queue(Q)] == ["a", "b", "c"]
-    assert step.effects[0].data["position"] == 3
+    assert positions == [1, 2, 3]
 
 
 def test_one_queue_per_driver_per_site() -> None:

@@ -71,6 +71,7 @@ async def refused(
 
 
 async def seed(api: Client) -> None:
+    body: dict[str, Any]
     for body in (
         {"id": "alice", "name": "Alice", "email": "alice@example.org"},
         {"id": "bob", "name": "Bob", "account_member": False},
