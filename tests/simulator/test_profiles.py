@@ -6,6 +6,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from evsite.simulator import profiles as prof
 from evsite.simulator.ev import ConnectorState, Ev, Transaction
@@ -211,3 +213,52 @@ def test_settings_rate_unit_and_read_only() -> None:
     )
     assert current.change("Nope", "1") == "NotSupported"
     assert current.change("MeterValueSampleInterval", "5") == "Accepted"
+
+
+PROFILES = st.lists(
+    st.tuples(
+        st.sampled_from(["TxDefaultProfile", "ChargePointMaxProfile"]),
+        st.integers(0, 3),  # stack level
+        st.integers(0, 1),  # connector
+        st.floats(0, 40, allow_nan=False).map(lambda v: round(v, 1)),
+        st.sampled_from(["A", "W"]),
+    ),
+    max_size=6,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(raw=PROFILES, ev_max=st.floats(6, 80), phases=st.sampled_from([1, 3]))
+def test_draw_never_exceeds_the_winning_profiles(
+    raw: list[tuple[str, int, int, float, str]], ev_max: float, phases: int
+) -> None:
+    installed: tuple[prof.Profile, ...] = ()
+    for n, (purpose, level, connector, value, unit) in enumerate(raw):
+        if purpose == "ChargePointMaxProfile" and connector != 0:
+            continue
+        limit_value = value * 230 * phases if unit == "W" else value
+        installed = prof.install(
+            installed,
+            p16(n, purpose, limit_value, level=level, unit=unit, connector=connector),
+        )
+    lim = limit(installed, phases=phases)
+
+    def winner(purpose: str) -> float | None:
+        mine = [p for p in installed if p.purpose == purpose]
+        if not mine:
+            return None
+        best = max(mine, key=lambda p: (p.stack_level, p.connector))
+        return prof.to_amps(best.periods[0].limit, best.unit, phases)
+
+    expected = [
+        v
+        for v in (winner("TxDefaultProfile"), winner("ChargePointMaxProfile"))
+        if v is not None
+    ]
+    assert lim == (pytest.approx(min(expected)) if expected else None)
+    conn = _session(Ev(max_current_a=ev_max, phases=phases))
+    drawn = conn.wanted_a(lim)
+    assert drawn == 0 or drawn >= 6
+    assert drawn <= ev_max + 1e-9
+    if lim is not None:
+        assert drawn <= lim + 1e-9

@@ -181,6 +181,8 @@ class SimCharger:
     def _lost(self) -> None:
         """The link is gone: stop sending, release waiters, maybe reconnect."""
         self._online = False
+        for coro in getattr(self._cp, "deferred", []):
+            coro.close()  # follow-ups of a command whose reply never went out
         self._cp = None
         link, self._link = self._link, None
         if link is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -81,7 +82,8 @@ class ConnectorState:
             if limit_a < MIN_PILOT_A:
                 return 0.0
             cap = min(cap, limit_a)
-        return round(cap, 1)
+        # Pilot steps of 0.1 A, rounded down: a car never exceeds its limit.
+        return math.floor(cap * 10 + 1e-9) / 10
 
     def advance(self, seconds: float) -> float:
         """Deliver energy at the present draw for ``seconds``; returns Wh delivered."""
