@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import jsonschema
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -21,6 +22,11 @@ SETTINGS = settings(
 )
 SERVICE_KEYS = {"web", "ocpp", "api", "mqtt", "cloud"}
 LINES = ["L1", "L2", "L3"]
+# The examples add meters, scheduled limits, connector lists and overrides.
+BASES = [us_site(), eu_site()] + [
+    yaml.safe_load(path.read_text(encoding="utf-8"))
+    for path in sorted(EXAMPLES_DIR.glob("*.yaml"))
+]
 SCHEMA = jsonschema.Draft202012Validator(
     json.loads((EXAMPLES_DIR / "schema.json").read_text(encoding="utf-8"))
 )
@@ -132,7 +138,7 @@ JUNK = st.one_of(
 @st.composite
 def corrupted_sites(draw: st.DrawFn) -> dict[str, Any]:
     """A valid site with one field replaced, removed, or one unknown field added."""
-    base: dict[str, Any] = draw(st.sampled_from([us_site, eu_site]))()
+    base: dict[str, Any] = copy.deepcopy(draw(st.sampled_from(BASES)))
     path = draw(st.sampled_from(_paths(base)))
     node: Any = base
     for key in path[:-1]:
