@@ -169,6 +169,13 @@ async def test_a_started_session_is_authorized_too(stack: Stack) -> None:
     assert started[0].data["session_number"] == 1  # RFID starts count from 1
     log = await stack.access.access.repo.auth_log(charger_id="GR")  # type: ignore[union-attr]
     assert {r["purpose"] for r in log} >= {"authorize", "start_transaction"}
+    # A remote start (app, operator) is numbered from 1,000,000,000 (seed 003).
+    sim2 = await stack.charger("PU", connectors=2)
+    await sim2.plug_in(2)
+    status = await stack.central.commands.remote_start("PU", 2, "B1")
+    assert status == "Accepted"
+    remote = await stack.wait(lambda: stack.of(EventKind.SESSION_STARTED, "PU"))
+    assert remote[0].data["session_number"] == 1_000_000_000
 
 
 async def test_offline_charger_accepts_exactly_its_local_list(stack: Stack) -> None:
