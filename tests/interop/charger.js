@@ -4,6 +4,7 @@
 // answer from the server fails the run.
 //
 // usage: node charger.js <endpoint> <identity> <ocpp1.6|ocpp2.0.1> [password]
+// (<endpoint> is the base URL; ocpp-rpc connects to <endpoint>/<identity>)
 // prints one JSON line; exit code 0 = the session completed and every message
 // was valid.
 'use strict';

@@ -77,7 +77,7 @@ async def run_charger(url: str, identity: str, protocol: str) -> dict[str, objec
     proc = await asyncio.create_subprocess_exec(
         "node",
         str(HERE / "charger.js"),
-        f"{url}/{identity}",
+        url,  # ocpp-rpc appends "/<identity>" itself
         identity,
         protocol,
         cwd=HERE,
