@@ -128,6 +128,7 @@ class RawCharger:
         self._frames: asyncio.Queue[list[Any]] = asyncio.Queue()
         self._reader = asyncio.create_task(self._read())
         self.closed = asyncio.Event()
+        self._answering: set[asyncio.Task[None]] = set()
 
     async def _read(self) -> None:
         async for msg in self.ws:
@@ -136,7 +137,10 @@ class RawCharger:
             frame = json.loads(msg.data)
             if frame[0] == 2:
                 self.received_calls.append(frame)
-                await self._answer(frame)
+                # Answer in a task: a slow handler must not stall our reader.
+                task = asyncio.create_task(self._answer(frame))
+                self._answering.add(task)
+                task.add_done_callback(self._answering.discard)
             elif frame[1] in self._waiting:
                 self._waiting.pop(frame[1]).set_result(frame)
             else:
@@ -181,6 +185,8 @@ class RawCharger:
         return result
 
     async def close(self) -> None:
+        for task in self._answering:
+            task.cancel()
         await self.ws.close()
         self._reader.cancel()
 

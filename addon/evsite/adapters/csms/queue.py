@@ -120,13 +120,13 @@ class CommandQueue:
         if self._closed is not None:
             return
         self._closed = reason
+        in_flight = self._current  # the worker clears it when cancelled
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         error = ChargerError(f"charger '{self.charger_id}' {reason}")
-        if self._current is not None:
-            _fail(self._current, error)
-            self._current = None
+        if in_flight is not None:
+            _fail(in_flight, error)
         while not self._queue.empty():
             _fail(self._queue.get_nowait(), error)
 
