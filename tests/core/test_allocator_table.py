@@ -26,6 +26,7 @@ from evsite.core.allocation_model import (
     Snapshot,
 )
 from evsite.core.allocator import allocate, floor_step
+from evsite.core.plan import SitePlan
 from evsite.core.shedding import ExternalShed, ShedState
 from evsite.core.tree import PanelTree
 
@@ -435,3 +436,59 @@ def test_unknown_demands_are_ignored_and_reason_text() -> None:
 )
 def test_floor_step(amps: float, expected: float) -> None:
     assert floor_step(amps) == expected
+
+
+def test_plan_is_reused_when_it_matches_and_rebuilt_when_not() -> None:
+    panels = [panel("p", 40, phases=1)]
+    chargers = [charger("a", "p"), charger("b", "p")]
+    tree = PanelTree.build(panels, chargers)
+    other = PanelTree.build(panels, [charger("a", "p")])
+    plain = allocate(Snapshot(tree, EnergySettings(), NOW, want("a", "b")))
+    planned = allocate(
+        Snapshot(tree, EnergySettings(), NOW, want("a", "b"), plan=SitePlan.build(tree))
+    )
+    stale_plan = allocate(
+        Snapshot(
+            tree, EnergySettings(), NOW, want("a", "b"), plan=SitePlan.build(other)
+        )
+    )
+    assert plain.connectors == planned.connectors == stale_plan.connectors
+    assert limits(plain) == {"a": (16.0, "panel:p"), "b": (16.0, "panel:p")}
+
+
+def test_unchanged_limits_are_the_same_objects() -> None:
+    tree = PanelTree.build(
+        [panel("p", 40, phases=1)], [charger("a", "p"), charger("b", "p")]
+    )
+    first = allocate(Snapshot(tree, EnergySettings(), NOW, want("a")))
+    again = allocate(
+        Snapshot(
+            tree,
+            EnergySettings(),
+            NOW + timedelta(seconds=1),
+            want("a"),
+            previous=first,
+        )
+    )
+    assert again.connectors[("a", 1)] is first.connectors[("a", 1)]
+    assert again.connectors[("b", 1)] is first.connectors[("b", 1)]
+    changed = allocate(
+        Snapshot(tree, EnergySettings(), NOW, want("a", "b"), previous=again)
+    )
+    assert changed.connectors[("a", 1)] is not again.connectors[("a", 1)]
+    assert changed.connectors[("a", 1)].limit_a == 16.0
+
+
+def test_demand_weight_overrides_charger_weight() -> None:
+    chargers = [charger("a", "p"), charger("b", "p")]
+    demands = {**want("a"), **want("b", weight=3.0)}
+    result = run([panel("p", 40, phases=1)], chargers, demands)
+    assert limits(result) == {"a": (8.0, "panel:p"), "b": (24.0, "panel:p")}
+
+
+def test_single_phase_ev_on_shared_three_phase_station() -> None:
+    station = charger("d", "p", 32, ports=2, phases=3)
+    demands = {**want("d", ev_phases=1), **want("d/2")}
+    result = run([panel("p", 200)], [station], demands)
+    assert limits(result) == {"d": (16.0, "fair_share"), "d/2": (16.0, "fair_share")}
+    assert result.panels["p"].allocated_a == {L1: 32.0, L2: 16.0, L3: 16.0}
