@@ -18,7 +18,7 @@ from evsite.errors import ConfigError
 
 from .conftest import EXAMPLES_DIR
 
-SERVICE_KEYS = {"web", "ocpp", "api", "mqtt", "cloud"}
+SERVICE_KEYS = {"web", "ocpp", "api", "mqtt", "cloud", "zeroconf"}
 REPO = EXAMPLES_DIR.parent
 
 

@@ -54,6 +54,7 @@ def test_schema_describes_every_top_level_section() -> None:
         "api",
         "mqtt",
         "cloud",
+        "zeroconf",
     }
     assert site_json_schema()["required"] == ["site", "panels"]
 

@@ -35,6 +35,7 @@ from evsite.config.models import (
     SiteConfig,
     TimeWindow,
     WebSettings,
+    ZeroconfSettings,
     Weekday,
 )
 
@@ -305,6 +306,10 @@ def build_service(data: dict[str, Any]) -> ServiceSettings:
         api=ApiSettings(**data["api"]),
         mqtt=MqttSettings(**mqtt) if mqtt else MqttSettings(enabled=False),
         cloud=CloudSettings(**data["cloud"]),
+        zeroconf=ZeroconfSettings(
+            enabled=data["zeroconf"]["enabled"],
+            interfaces=tuple(data["zeroconf"]["interfaces"]),
+        ),
     )
 
 

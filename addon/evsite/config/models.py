@@ -313,6 +313,14 @@ class CloudSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ZeroconfSettings:
+    """mDNS announcement of the API (``_evsite._tcp.local.``)."""
+
+    enabled: bool = True
+    interfaces: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class ServiceSettings:
     """How this evsite process runs (not part of the site's data)."""
 
@@ -321,6 +329,7 @@ class ServiceSettings:
     api: ApiSettings = field(default_factory=ApiSettings)
     mqtt: MqttSettings = field(default_factory=MqttSettings)
     cloud: CloudSettings = field(default_factory=CloudSettings)
+    zeroconf: ZeroconfSettings = field(default_factory=ZeroconfSettings)
 
 
 @dataclass(frozen=True, slots=True)

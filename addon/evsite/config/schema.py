@@ -321,6 +321,15 @@ CLOUD = vol.Schema(
     }
 )
 
+ZEROCONF = vol.Schema(
+    {
+        vol.Optional("enabled", default=True): boolean,
+        vol.Optional("interfaces", default=list): unique_list(
+            text(64), what="interface"
+        ),
+    }
+)
+
 SITE_FILE = vol.Schema(
     {
         vol.Required("site"): SITE,
@@ -342,5 +351,6 @@ SITE_FILE = vol.Schema(
         vol.Optional("api", default=dict): API,
         vol.Optional("mqtt", default=None): nullable(MQTT),
         vol.Optional("cloud", default=dict): CLOUD,
+        vol.Optional("zeroconf", default=dict): ZEROCONF,
     }
 )
