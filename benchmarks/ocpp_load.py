@@ -309,19 +309,32 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float) -> None:
-    """Until the server accepts TCP connections (or the process died)."""
+async def listening(port: int) -> bool:
+    """Whether something accepts TCP connections on the loopback port."""
+    try:
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+    except OSError:
+        return False
+    writer.close()
+    await writer.wait_closed()
+    return True
+
+
+async def wait_port(
+    port: int, proc: subprocess.Popen[bytes], timeout: float, web_port: int = 0
+) -> None:
+    """Until the server accepts TCP connections (or died, or only web came up)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"server exited with {proc.returncode}")
-        with contextlib.suppress(OSError):
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.close()
-            await writer.wait_closed()
+        if await listening(port):
             return
+        if web_port and await listening(web_port):
+            deadline = min(deadline, time.monotonic() + 10)  # OCPP must follow
+            web_port = 0
         await asyncio.sleep(0.1)
-    raise RuntimeError("server did not open its port")
+    raise RuntimeError(f"server did not open its OCPP port {port}")
 
 
 def site_yaml(n: int, ocpp_port: int, web_port: int) -> str:
@@ -343,65 +356,102 @@ def site_yaml(n: int, ocpp_port: int, web_port: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+async def serve_evsite(config: Path, data: Path, port: int) -> None:
+    """Fallback server process: evsite's app plus its CentralSystem on ``port``.
+
+    Used only while ``evsite run`` does not serve OCPP yet; still a separate
+    process, so the RSS measured is the server's alone.
+    """
+    from evsite.adapters.csms.server import CentralSystem
+    from evsite.app import EvsiteApp
+    from evsite.config.load import load_site_file
+
+    loaded = load_site_file(config)
+    app = EvsiteApp(loaded, loaded.config.service, data)
+    services = await app.start()
+    central = CentralSystem(services)
+    await central.start()
+    await central.listen("127.0.0.1", port)
+    print(f"ready {port}", flush=True)
+    await asyncio.Event().wait()
+
+
 def launch(
-    target: str, n: int, workdir: Path
-) -> tuple[subprocess.Popen[bytes], int, str]:
-    """Start a target as a subprocess; returns it, its port and OCPP base URL."""
-    port = free_port()
+    target: str, n: int, workdir: Path, mode: str = "cli"
+) -> tuple[subprocess.Popen[bytes], int, int, str]:
+    """Start a target as a subprocess; returns it, OCPP port, web port, base URL."""
+    port, web_port = free_port(), 0
     if target == "baseline":
         cmd = [sys.executable, str(BASELINE), "--port", str(port)]
         url = f"ws://127.0.0.1:{port}"
     else:
+        web_port = free_port()
         cfg = workdir / "bench-site.yaml"
-        cfg.write_text(site_yaml(n, port, free_port()), encoding="utf-8")
-        cmd = [
-            sys.executable,
-            "-m",
-            "evsite",
-            "--log-level",
-            "WARNING",
-            "run",
-            "--config",
-            str(cfg),
-            "--data",
-            str(workdir / "data"),
-        ]
+        cfg.write_text(site_yaml(n, port, web_port), encoding="utf-8")
+        data = workdir / f"data-{mode}"
+        cmd = [sys.executable, "-m", "evsite", "--log-level", "WARNING", "run"]
+        cmd += ["--config", str(cfg), "--data", str(data)]
+        if mode == "inprocess":
+            cmd = [sys.executable, __file__, "--serve-evsite", str(cfg), str(data)]
+            cmd.append(str(port))
         url = f"ws://127.0.0.1:{port}/ocpp"
-    log = (workdir / f"{target}.log").open("wb")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
-    return proc, port, url
+    with (workdir / f"{target}-{mode}.log").open("wb") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    return proc, port, web_port, url
 
 
 async def start_server(
-    target: str, n: int, workdir: Path
+    target: str, n: int, workdir: Path, notes: list[str]
 ) -> tuple[subprocess.Popen[bytes], str]:
-    """Start a target and wait for its port; returns it and its OCPP base URL."""
-    proc, port, url = launch(target, n, workdir)
-    try:
-        await wait_port(port, proc, 60)
-    except RuntimeError:
-        proc.kill()
-        proc.wait()
-        raise
-    return proc, url
+    """Start a target and wait for its port; returns it and its OCPP base URL.
+
+    evsite is started as ``python -m evsite run``; while that does not serve
+    OCPP yet, as a separate process running its app and CentralSystem.
+    """
+    modes = ["cli", "inprocess"] if target == "evsite" else ["cli"]
+    for mode in modes:
+        proc, port, web_port, url = launch(target, n, workdir, mode)
+        try:
+            await wait_port(port, proc, 180, web_port if mode == "cli" else 0)
+        except RuntimeError as err:
+            proc.kill()
+            proc.wait()
+            if mode == modes[-1]:
+                raise
+            notes.append(f"`evsite run` unusable ({err}); fell back to {modes[-1]}")
+            continue
+        if target == "evsite":
+            notes.append(
+                f"evsite started as: {'evsite run' if mode == 'cli' else mode}"
+            )
+        return proc, url
+    raise RuntimeError("unreachable")
+
+
+def log_tails(workdir: Path) -> list[str]:
+    """The end of each server log (why a server did not come up)."""
+    return [
+        f"{log.name}: {log.read_text(errors='replace')[-1500:]}"
+        for log in sorted(workdir.glob("*.log"))
+    ]
 
 
 async def run_target(target: str, args: argparse.Namespace) -> Result:
+    notes: list[str] = []
     with tempfile.TemporaryDirectory(prefix=f"ocpp-load-{target}-") as tmp:
         try:
             proc, url = await start_server(
-                target, max(args.chargers, args.storm), Path(tmp)
+                target, max(args.chargers, args.storm), Path(tmp), notes
             )
         except RuntimeError as err:
-            log = Path(tmp) / f"{target}.log"
-            tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
-            res = Result(target)
+            res = Result(target, notes=notes)
             res.notes.append(f"server not available: {err}")
-            if tail:
-                res.notes.append(tail)
+            res.notes += log_tails(Path(tmp))
             return res
         try:
-            return await measure(target, url, proc.pid, args)
+            res = await measure(target, url, proc.pid, args)
+            res.notes = notes + res.notes
+            return res
         finally:
             proc.terminate()
             try:
@@ -463,6 +513,10 @@ def machine() -> str:
 
 
 def main() -> None:
+    if len(sys.argv) == 5 and sys.argv[1] == "--serve-evsite":
+        config, data, port = sys.argv[2:]
+        asyncio.run(serve_evsite(Path(config), Path(data), int(port)))
+        return
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
