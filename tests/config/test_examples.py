@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from datetime import time
 from pathlib import Path
@@ -12,13 +13,20 @@ import yaml
 
 from evsite.config.build import build_site_config, site_config_dict
 from evsite.config.load import LoadedSite, load_site_file, parse_site
-from evsite.config.models import MeterKind, OrgType, Phase, Scope, SiteConfig
+from evsite.config.models import (
+    MeterKind,
+    OrgType,
+    Phase,
+    Scope,
+    ServiceSettings,
+    SiteConfig,
+)
 from evsite.core.tree import PanelTree
 from evsite.errors import ConfigError
 
 from .conftest import EXAMPLES_DIR
 
-SERVICE_KEYS = {"web", "ocpp", "api", "mqtt", "cloud", "zeroconf"}
+SERVICE_KEYS = {f.name for f in dataclasses.fields(ServiceSettings)}
 REPO = EXAMPLES_DIR.parent
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +15,7 @@ import yaml
 
 from evsite.config.jsonschema import render, site_json_schema, to_json_schema
 from evsite.config.load import parse_site
+from evsite.config.models import ServiceSettings
 from evsite.config.validators import amps, nullable, with_json_schema
 from evsite.errors import ConfigError
 
@@ -42,20 +44,9 @@ def test_schema_is_valid_draft_2020_12() -> None:
 
 def test_schema_describes_every_top_level_section() -> None:
     properties = site_json_schema()["properties"]
-    assert set(properties) == {
-        "site",
-        "panels",
-        "chargers",
-        "energy",
-        "driver_groups",
-        "delay_windows",
-        "web",
-        "ocpp",
-        "api",
-        "mqtt",
-        "cloud",
-        "zeroconf",
-    }
+    site_data = {"site", "panels", "chargers", "energy", "driver_groups"}
+    services = {f.name for f in dataclasses.fields(ServiceSettings)}
+    assert set(properties) == site_data | {"delay_windows"} | services
     assert site_json_schema()["required"] == ["site", "panels"]
 
 

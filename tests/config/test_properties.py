@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import copy
 import json
+from collections import defaultdict
 from typing import Any
 
 import jsonschema
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -20,7 +22,7 @@ from .conftest import EXAMPLES_DIR, eu_site, us_site
 SETTINGS = settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
-SERVICE_KEYS = {"web", "ocpp", "api", "mqtt", "cloud"}
+SERVICE_KEYS = {"web", "ocpp", "api", "mqtt", "cloud", "zeroconf"}
 LINES = ["L1", "L2", "L3"]
 # The examples add meters, scheduled limits, connector lists and overrides.
 BASES = [us_site(), eu_site()] + [
@@ -33,8 +35,11 @@ SCHEMA = jsonschema.Draft202012Validator(
 
 
 @st.composite
-def panel_trees(draw: st.DrawFn) -> dict[str, Any]:
-    """A random valid site: random parents, breakers, phases and chargers."""
+def panel_trees(draw: st.DrawFn, offline: bool = False) -> dict[str, Any]:
+    """A random valid site: random parents, breakers, phases and chargers.
+
+    With ``offline`` chargers get random offline allocations that may not fit.
+    """
     three_phase = draw(st.booleans())
     voltage = 400 if three_phase else draw(st.sampled_from([120, 208, 230, 240]))
     root_breaker = draw(st.integers(40, 1000))
@@ -58,7 +63,7 @@ def panel_trees(draw: st.DrawFn) -> dict[str, Any]:
             panel["voltage"] = parent["voltage"]
         panels.append(panel)
     chargers = [
-        _charger(draw, index, draw(st.sampled_from(panels)))
+        _charger(draw, index, draw(st.sampled_from(panels)), offline)
         for index in range(draw(st.integers(0, 12)))
     ]
     order = draw(st.permutations(range(len(panels))))
@@ -79,7 +84,9 @@ def panel_trees(draw: st.DrawFn) -> dict[str, Any]:
     }
 
 
-def _charger(draw: st.DrawFn, index: int, panel: dict[str, Any]) -> dict[str, Any]:
+def _charger(
+    draw: st.DrawFn, index: int, panel: dict[str, Any], offline: bool
+) -> dict[str, Any]:
     charger: dict[str, Any] = {
         "id": f"c{index}",
         "parent": panel["id"],
@@ -94,8 +101,11 @@ def _charger(draw: st.DrawFn, index: int, panel: dict[str, Any]) -> dict[str, An
         charger["phases"] = draw(st.sampled_from([1, 3]))
         if charger["phases"] == 1:
             charger["phase_connection"] = draw(st.sampled_from(LINES))
-    # 0 A offline (stop charging) always fits, whatever the tree.
-    if draw(st.booleans()):
+    if offline:
+        value = draw(st.none() | st.integers(6, int(charger["limit_a"])))
+        charger["overrides"] = {"offline_allocation_a": value}
+    elif draw(st.booleans()):
+        # 0 A offline (stop charging) always fits, whatever the tree.
         charger["overrides"] = {"offline_allocation_a": 0}
     return charger
 
@@ -110,6 +120,59 @@ def test_random_valid_trees_parse_and_round_trip(data: dict[str, Any]) -> None:
     site_only = {k: v for k, v in loaded.normalized.items() if k not in SERVICE_KEYS}
     assert exported == site_only
     assert list(SCHEMA.iter_errors(data)) == []
+
+
+def _over_capacity(data: dict[str, Any]) -> set[str]:
+    """Panels whose offline sum on some line exceeds breaker x 0.8 (SPEC §2.3)."""
+    panels = {p["id"]: p for p in data["panels"]}
+
+    def line(panel_id: str) -> str:
+        panel = panels[panel_id]
+        if panel.get("phase_connection"):
+            return str(panel["phase_connection"])
+        return line(panel["parent"]) if panel.get("parent") else "L1"
+
+    sums: dict[tuple[str, str], float] = defaultdict(float)
+    for charger in data["chargers"]:
+        value = charger.get("overrides", {}).get("offline_allocation_a")
+        if value is None:
+            continue
+        if charger.get("phases", 1) == 3:
+            lines = LINES
+        else:
+            lines = [charger.get("phase_connection") or line(charger["parent"])]
+        panel_id = charger["parent"]
+        while panel_id:
+            for one in lines:
+                sums[panel_id, one] += value
+            panel_id = panels[panel_id].get("parent")
+    return {
+        panel_id
+        for (panel_id, _), total in sums.items()
+        if total > panels[panel_id]["breaker_a"] * 0.8 + 1e-9
+    }
+
+
+@SETTINGS
+@given(panel_trees(offline=True))
+def test_offline_sums_are_rejected_exactly_when_a_panel_is_over(
+    data: dict[str, Any],
+) -> None:
+    over = _over_capacity(data)
+    if not over:
+        parse_site(data)
+        return
+    with pytest.raises(ConfigError) as info:
+        parse_site(data)
+    index = {p["id"]: i for i, p in enumerate(data["panels"])}
+    named = {
+        panel_id
+        for problem in info.value.problems
+        for panel_id in over
+        if problem.path == f"panels[{index[panel_id]}]"
+        and f"'{panel_id}'" in problem.message
+    }
+    assert named == over
 
 
 def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
