@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ipaddress
 import logging
 import os
 import secrets
@@ -12,8 +14,10 @@ from pathlib import Path
 
 from aiohttp import web
 
+from evsite.adapters.csms.server import CentralSystem
 from evsite.adapters.storage.db import Database
 from evsite.adapters.storage.site_repo import SiteRepository
+from evsite.adapters.zeroconf import ZeroconfAnnouncer
 from evsite.config.load import LoadedSite
 from evsite.config.models import ServiceSettings, SiteConfig
 from evsite.config.transfer import import_site
@@ -90,8 +94,17 @@ class EvsiteApp:
             token=resolve_token(self._settings, self._data_dir),
         )
         self.services = services
+        # Order matters: the OCPP commands exist before the subsystems that use
+        # them, and chargers can connect only once everything is ready.
+        central = await self._start_csms(services)
+        await self._start_access(services)
         await self._start_energy(services)
+        await self._start_mqtt(services)
         await self._start_web(services)
+        self.ocpp_port = await central.listen(
+            self._settings.ocpp.host, self._settings.ocpp.port
+        )
+        await self._start_zeroconf(services)
         _LOGGER.info(
             "evsite running site '%s': web on %d, OCPP on %d",
             config.site.id,
@@ -131,6 +144,64 @@ class EvsiteApp:
             raise ConfigError([Problem("", "the database holds no site")])
         return replace(config, service=self._settings)
 
+    async def _start_csms(self, services: Services) -> CentralSystem:
+        """The OCPP central system (SPEC §4); registers the charger commands."""
+        central = CentralSystem(services)
+        await central.start()
+        self._stoppers.append(central.stop)
+        return central
+
+    async def _start_access(self, services: Services) -> None:
+        """Authorizer, local lists and waitlists (SPEC §3, §5)."""
+        from evsite.control.access_wiring import start_access
+
+        access = await start_access(services, None)
+        self._stoppers.append(access.stop)
+
+    async def _start_mqtt(self, services: Services) -> None:
+        """MQTT state, events, commands and discovery (SPEC §11.3), if enabled."""
+        if not self._settings.mqtt.enabled:
+            return
+        from evsite.adapters.mqtt.bridge import MqttBridge
+
+        bridge = MqttBridge(services)
+        await bridge.start()
+        self._stoppers.append(bridge.stop)
+
+    async def _start_zeroconf(self, services: Services) -> None:
+        """Announce the API on the LAN (loopback only when serving loopback)."""
+        settings = self._settings.zeroconf
+        if not settings.enabled:
+            return
+        interfaces: list[str] | None = list(settings.interfaces) or None
+        addresses: list[str] | None = None
+        if interfaces is None and _is_loopback(self._settings.web.host):
+            interfaces = addresses = ["127.0.0.1"]
+        announcer = ZeroconfAnnouncer(
+            services.site.config.site.id,
+            self.web_port,
+            addresses=addresses,
+            interfaces=interfaces,
+        )
+        # Registration probes the network for ~1.5 s; never delay start-up for it.
+        task = asyncio.create_task(self._announce(announcer), name="zeroconf")
+        self._stoppers.append(lambda: self._withdraw(task, announcer))
+
+    @staticmethod
+    async def _announce(announcer: ZeroconfAnnouncer) -> None:
+        try:
+            await announcer.start()
+        except OSError as err:
+            # mDNS is a convenience; the controller runs without it.
+            _LOGGER.warning("zeroconf announcement failed: %s", err)
+
+    @staticmethod
+    async def _withdraw(task: asyncio.Task[None], announcer: ZeroconfAnnouncer) -> None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await announcer.stop()
+
     async def _start_energy(self, services: Services) -> None:
         """Energy management (SPEC §2) and its meters; needs the OCPP commands."""
         from evsite.control.energy import COMMANDS_COMPONENT, EnergyController
@@ -143,10 +214,13 @@ class EvsiteApp:
         self._stoppers.append(energy.stop)
 
     async def _start_web(self, services: Services) -> None:
-        from evsite.web import api_energy
+        from evsite.web import api_access, api_energy
         from evsite.web.api import create_app
 
-        app = create_app(services, [api_energy.register])
+        app = create_app(
+            services,
+            [api_energy.register, api_access.register],
+        )
         self.web_port = await self._serve(
             app, self._settings.web.host, self._settings.web.port
         )
@@ -166,6 +240,13 @@ class EvsiteApp:
         self._stoppers.append(runner.cleanup)
         bound: int = runner.addresses[0][1]
         return bound
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 async def run_until_stopped(app: EvsiteApp, stop: asyncio.Event) -> None:
