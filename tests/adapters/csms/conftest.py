@@ -23,6 +23,7 @@ from evsite.context import Services, SiteHolder
 from evsite.control.clock import Clock, SystemClock
 from evsite.control.events import Event, EventBus, EventKind
 from evsite.control.live import LiveState
+from tests.conftest import wait_until
 
 SITE: dict[str, Any] = {
     "site": {
@@ -228,9 +229,7 @@ def now_iso(offset_s: float = 0.0) -> str:
 
 async def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
     """Poll ``predicate`` until true (no fixed sleeps)."""
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.01)
+    await wait_until(predicate, timeout)
 
 
 BOOT16 = {"chargePointVendor": "Acme", "chargePointModel": "Wall-1",

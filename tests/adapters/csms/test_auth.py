@@ -39,7 +39,8 @@ def test_password_hash_roundtrip():
 def test_parse_basic():
     header = basic("CP16", "a:b")["Authorization"]
     creds = parse_basic(header)
-    assert creds is not None and (creds.username, creds.password) == ("CP16", "a:b")
+    assert creds is not None
+    assert (creds.username, creds.password) == ("CP16", "a:b")
     assert parse_basic("Bearer x") is None
     assert parse_basic("Basic !!!") is None
     assert parse_basic(None) is None
@@ -177,7 +178,8 @@ async def test_unknown_charger_pending_then_adopted(tmp_path, connect):
         )
         assert refused[2] == "SecurityError"
         (pending,) = await srv.central.admin.pending()
-        assert pending["charger_id"] == "STRANGER" and pending["vendor"] == "Acme"
+        assert pending["charger_id"] == "STRANGER"
+        assert pending["vendor"] == "Acme"
 
         async def accept_trigger(action, payload):
             return {"status": "Accepted"}

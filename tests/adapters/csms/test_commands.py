@@ -50,7 +50,7 @@ def variables_201(unit: str):
     return handler
 
 
-async def boot_with(server, connect, charger_id: str, version: str, unit: str):
+async def boot_with(server, connect, charger_id: str, *, version: str, unit: str):
     protocols = ("ocpp1.6",) if version == "1.6" else V201
     cp = await connect(server.url(charger_id), protocols=protocols)
     cp.handlers["GetConfiguration"] = config_16(unit)
@@ -82,8 +82,10 @@ async def boot_with(server, connect, charger_id: str, version: str, unit: str):
         ("2.0.1", "W", "W", 11085.0),
     ],
 )
-async def test_profile_units(server, connect, version, unit, wire_unit, limit):
-    cp = await boot_with(server, connect, "CP16", version, unit)
+async def test_profile_units(  # noqa: PLR0917
+    server, connect, version, unit, wire_unit, limit
+):
+    cp = await boot_with(server, connect, "CP16", version=version, unit=unit)
     commands = server.central.commands
     accepted = await commands.set_limit("CP16", 1, 16, ProfilePurpose.TX_DEFAULT)
     assert accepted
@@ -107,7 +109,7 @@ async def test_profile_units(server, connect, version, unit, wire_unit, limit):
 
 
 async def test_tx_profile_needs_transaction(server, connect):
-    cp = await boot_with(server, connect, "CP16", "1.6", "Current")
+    cp = await boot_with(server, connect, "CP16", version="1.6", unit="Current")
     with pytest.raises(ChargerError):
         await server.central.commands.set_limit("CP16", 1, 10, ProfilePurpose.TX)
     tx = (await cp.call("StartTransaction", {
@@ -209,7 +211,7 @@ COMMANDS = [
 
 @pytest.mark.parametrize("version", ["1.6", "2.0.1"])
 @pytest.mark.parametrize(("method", "kwargs", "a16", "a201", "reply"), COMMANDS)
-async def test_operator_commands(
+async def test_operator_commands(  # noqa: PLR0917
     server, connect, version, method, kwargs, a16, a201, reply
 ):
     protocols = ("ocpp1.6",) if version == "1.6" else V201
@@ -259,9 +261,8 @@ async def test_display_message_rules(server, connect):
 
 @pytest.mark.parametrize("version", ["1.6", "2.0.1"])
 async def test_reservations_local_list_and_installed_view(server, connect, version):
-    cp = await boot_with(
-        server, connect, "CP16", version, "A" if version != "1.6" else "Current"
-    )
+    unit = "A" if version != "1.6" else "Current"
+    cp = await boot_with(server, connect, "CP16", version=version, unit=unit)
     cp.handlers["GetLocalListVersion"] = lambda a, p: (
         {"listVersion": 7} if version == "1.6" else {"versionNumber": 7}
     )
@@ -280,7 +281,7 @@ async def test_reservations_local_list_and_installed_view(server, connect, versi
 
 
 async def test_remote_start_numbering_16(server, connect):
-    cp = await boot_with(server, connect, "CP16", "1.6", "Current")
+    cp = await boot_with(server, connect, "CP16", version="1.6", unit="Current")
     assert (
         await server.central.commands.remote_start("CP16", 1, "APP-USER") == "Accepted"
     )
@@ -305,7 +306,7 @@ async def test_remote_start_numbering_16(server, connect):
 
 
 async def test_remote_start_numbering_201(server, connect):
-    cp = await boot_with(server, connect, "CP201", "2.0.1", "A")
+    cp = await boot_with(server, connect, "CP201", version="2.0.1", unit="A")
     cp.handlers["RequestStopTransaction"] = accept
     assert await server.central.commands.remote_start("CP201", 1, "APP") == "Accepted"
     request = cp.received_calls[-1][3]

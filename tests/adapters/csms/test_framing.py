@@ -31,7 +31,9 @@ CASES = [
 
 @pytest.mark.parametrize(("frame", "code16", "code201", "echo"), CASES)
 @pytest.mark.parametrize("version", ["1.6", "2.0.1"])
-async def test_malformed_frames(server, connect, version, frame, code16, code201, echo):
+async def test_malformed_frames(  # noqa: PLR0917
+    server, connect, version, frame, code16, code201, echo
+):
     protocols = ("ocpp1.6",) if version == "1.6" else V201
     cp = await connect(server.url("CP16"), protocols=protocols)
     await cp.send_raw(frame)
@@ -57,7 +59,8 @@ async def test_malformed_frames(server, connect, version, frame, code16, code201
 async def test_schema_violations_16(server, connect, payload, code):
     cp = await connect(server.url("CP16"))
     answer = await cp.call_frame("BootNotification", payload)
-    assert answer[0] == 4 and answer[2] == code
+    assert answer[0] == 4
+    assert answer[2] == code
 
 
 async def test_schema_violation_201_and_bad_timestamp(server, connect):

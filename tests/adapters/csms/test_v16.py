@@ -138,7 +138,8 @@ async def test_start_on_busy_connector_replaces_old_session(server, connect):
         "SELECT id, stop_reason, flags FROM ocpp_sessions ORDER BY id"
     )
     assert rows[0]["id"] == first["transactionId"]
-    assert rows[0]["stop_reason"] == "Replaced" and "replaced" in rows[0]["flags"]
+    assert rows[0]["stop_reason"] == "Replaced"
+    assert "replaced" in rows[0]["flags"]
     assert rows[1]["stop_reason"] is None
 
 
