@@ -67,19 +67,9 @@ def allocate(snapshot: Snapshot) -> Allocation:
     build = FlowBuilder(snapshot)
     build.add_all()
     build.finish()
-    flows = build.flows
     initial_room = [max(0.0, r) for r in build.room]
     rotation = snapshot.previous.rotation if snapshot.previous else RotationState()
-    room = list(initial_room)
-    admitted, blocked = admit(
-        range(len(flows.floors)), flows.resources, flows.floors, room
-    )
-    if blocked:  # not everyone fits: admit in priority and rotation order
-        room = list(initial_room)
-        order = admission_order(
-            flows.candidates, rotation, now, snapshot.energy.rotation_minutes
-        )
-        admitted, blocked = admit(order, flows.resources, flows.floors, room)
+    admitted, blocked, room = _admit(build, rotation, initial_room)
     rates, binding = _fill_by_class(build, admitted, room)
     limits = dict(build.fixed)
     _competing_limits(
@@ -94,8 +84,26 @@ def allocate(snapshot: Snapshot) -> Allocation:
         computed_at=now,
         connectors=limits,
         panels=_panels(build, limits, admitted),
-        rotation=next_rotation(flows.candidates, admitted, rotation, now),
+        rotation=next_rotation(build.flows.candidates, admitted, rotation, now),
     )
+
+
+def _admit(
+    build: FlowBuilder, rotation: RotationState, initial_room: list[float]
+) -> tuple[list[int], dict[int, int], list[float]]:
+    """Admit competitors at their floors; order matters only if some do not fit."""
+    flows = build.flows
+    room = list(initial_room)
+    everyone = range(len(flows.floors))
+    admitted, blocked = admit(everyone, flows.resources, flows.floors, room)
+    if blocked:  # not everyone fits: admit in priority and rotation order
+        room = list(initial_room)
+        energy, now = build.snap.energy, build.snap.now
+        order = admission_order(
+            flows.candidates, rotation, now, energy.rotation_minutes
+        )
+        admitted, blocked = admit(order, flows.resources, flows.floors, room)
+    return admitted, blocked, room
 
 
 def _fill_by_class(

@@ -22,6 +22,7 @@ from datetime import datetime
 
 from evsite.config.models import Panel, Phase
 from evsite.core.allocation_model import PanelMeasurement, Snapshot
+from evsite.core.shedding import ExternalShed
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,47 +71,46 @@ def panel_capacities(snapshot: Snapshot) -> dict[str, PanelCapacity]:
     Returns:
         panel id -> :class:`PanelCapacity`.
     """
-    tree = snapshot.tree
-    hysteresis = snapshot.energy.shed_restore_hysteresis_a
     ext = snapshot.external_shed
-    ext_panel = None if ext is None else (ext.panel_id or tree.root_id)
-    result: dict[str, PanelCapacity] = {}
-    for pid, panel in tree.panels.items():
-        phases = tree.panel_phases(pid)
-        limit = panel.capacity_a
-        scheduled = snapshot.scheduled_limits_a.get(pid)
-        if scheduled is not None:
-            limit = min(limit, scheduled)
-        measurement = snapshot.measurements.get(pid)
-        stale = is_stale(panel, measurement, snapshot.now)
-        if (
-            measurement is not None
-            and not stale
-            and _missing_phase(phases, measurement)
-        ):
-            stale = True
-        shed_state = snapshot.shedding.get(pid)
-        meter_shed = shed_state is not None and shed_state.active
-        available: dict[Phase, float] = {}
-        for ph in phases:
-            value = limit
-            if measurement is not None and not stale:
-                background = measurement.amps[ph] - measurement.controlled_a.get(
-                    ph, 0.0
-                )
-                value -= max(0.0, background)
-            if meter_shed:
-                value -= hysteresis
-            if ext is not None and ext_panel == pid:
-                value = ext.apply(max(0.0, value))
-            available[ph] = max(0.0, value)
-        result[pid] = PanelCapacity(
-            panel_id=pid,
-            phases=phases,
-            capacity_a=limit,
-            available_a=available,
-            measured_a=None if measurement is None else dict(measurement.amps),
-            stale=stale,
-            shed=meter_shed or (ext is not None and ext_panel == pid),
-        )
-    return result
+    ext_panel = None if ext is None else (ext.panel_id or snapshot.tree.root_id)
+    return {
+        pid: _panel_capacity(snapshot, pid, ext if ext_panel == pid else None)
+        for pid in snapshot.tree.panels
+    }
+
+
+def _panel_capacity(
+    snapshot: Snapshot, pid: str, ext: ExternalShed | None
+) -> PanelCapacity:
+    panel = snapshot.tree.panels[pid]
+    phases = snapshot.tree.panel_phases(pid)
+    limit = panel.capacity_a
+    scheduled = snapshot.scheduled_limits_a.get(pid)
+    if scheduled is not None:
+        limit = min(limit, scheduled)
+    measurement = snapshot.measurements.get(pid)
+    stale = is_stale(panel, measurement, snapshot.now)
+    if measurement is not None and not stale and _missing_phase(phases, measurement):
+        stale = True
+    shed_state = snapshot.shedding.get(pid)
+    meter_shed = shed_state is not None and shed_state.active
+    available: dict[Phase, float] = {}
+    for ph in phases:
+        value = limit
+        if measurement is not None and not stale:
+            background = measurement.amps[ph] - measurement.controlled_a.get(ph, 0.0)
+            value -= max(0.0, background)  # a lagging sample never adds room
+        if meter_shed:
+            value -= snapshot.energy.shed_restore_hysteresis_a
+        if ext is not None:
+            value = ext.apply(max(0.0, value))
+        available[ph] = max(0.0, value)
+    return PanelCapacity(
+        panel_id=pid,
+        phases=phases,
+        capacity_a=limit,
+        available_a=available,
+        measured_a=None if measurement is None else dict(measurement.amps),
+        stale=stale,
+        shed=meter_shed or ext is not None,
+    )

@@ -63,15 +63,7 @@ class SitePlan:
             The plan.
         """
         order = tuple(reversed(tree.depth_first()))
-        index: dict[str, dict[Phase, int]] = {}
-        panel_phases: dict[str, tuple[Phase, ...]] = {}
-        count = 0
-        for pid in order:
-            index[pid] = {}
-            panel_phases[pid] = tree.panel_phases(pid)
-            for ph in panel_phases[pid]:
-                index[pid][ph] = count
-                count += 1
+        index, panel_phases = _number(tree, order)
         ancestors: dict[str, list[str]] = {}
         for pid in reversed(order):  # parents first
             parent = tree.panels[pid].parent
@@ -104,6 +96,22 @@ class SitePlan:
                 )
             )
         return cls(tree, order, index, tuple(plans), tuple(distinct))
+
+
+def _number(
+    tree: PanelTree, order: tuple[str, ...]
+) -> tuple[dict[str, dict[Phase, int]], dict[str, tuple[Phase, ...]]]:
+    """Number panel phases in ``order``; also return each panel's phases."""
+    index: dict[str, dict[Phase, int]] = {}
+    panel_phases: dict[str, tuple[Phase, ...]] = {}
+    count = 0
+    for pid in order:
+        index[pid] = {}
+        panel_phases[pid] = tree.panel_phases(pid)
+        for ph in panel_phases[pid]:
+            index[pid][ph] = count
+            count += 1
+    return index, panel_phases
 
 
 def _path(

@@ -117,73 +117,123 @@ def fill(
         if load_w[r] > 0:
             heap.append((room[r] / load_w[r], _EV_SATURATE, r))
     heapq.heapify(heap)
-    return _run(heap, users=users, state=state, flows=flows, room=room, load_w=load_w)
+    run = _Run(flows, room, load_w, users, state)
+    run.loop(heap)
+    return run.rates, run.binding
 
 
-def _run(
-    heap: list[tuple[float, int, int]],
-    *,
-    users: list[list[int]],
-    state: list[int],
-    flows: FlowTable,
-    room: list[float],
-    load_w: list[float],
-) -> tuple[dict[int, float], dict[int, int]]:
-    """Process fill events in level order until every member is frozen."""
-    resources, weights, floors = flows.resources, flows.weights, flows.floors
-    rates: dict[int, float] = {}
-    binding: dict[int, int] = {}
-    saturated = [False] * len(room)
-    level = 0.0
-    push, pop = heapq.heappush, heapq.heappop
-    while heap:
-        t, kind, idx = pop(heap)
-        level = max(level, t)
-        if kind == _EV_SATURATE:
-            if saturated[idx] or load_w[idx] <= EPS:
+class _Run:
+    """The event loop of one fill; arrays are shared with the caller."""
+
+    __slots__ = (
+        "binding",
+        "flows",
+        "load_w",
+        "rates",
+        "room",
+        "saturated",
+        "state",
+        "users",
+    )
+
+    def __init__(
+        self,
+        flows: FlowTable,
+        room: list[float],
+        load_w: list[float],
+        users: list[list[int]],
+        state: list[int],
+    ) -> None:
+        self.flows, self.room, self.load_w = flows, room, load_w
+        self.users, self.state = users, state
+        self.saturated = [False] * len(room)
+        self.rates: dict[int, float] = {}
+        self.binding: dict[int, int] = {}
+
+    def loop(self, heap: list[tuple[float, int, int]]) -> None:
+        """Process events in level order until every member is frozen."""
+        resources, weights = self.flows.resources, self.flows.weights
+        uppers, room, load_w, state = (
+            self.flows.uppers,
+            self.room,
+            self.load_w,
+            self.state,
+        )
+        pop = heapq.heappop
+        level = 0.0
+        while heap:
+            t, kind, idx = pop(heap)
+            level = max(level, t)
+            if kind == _EV_SATURATE:
+                self.saturate(heap, t, idx, level)
+            elif kind == _EV_ACTIVATE:
+                self.activate(heap, t, idx, level)
+            elif state[idx] == _ACTIVE:  # _EV_CAP of a flow still rising
+                upper, w = uppers[idx], weights[idx]
+                for r in resources[idx]:
+                    room[r] -= upper
+                    load_w[r] -= w
+                self.rates[idx], self.binding[idx] = upper, CAPPED
+                state[idx] = _FROZEN
+
+    def saturate(
+        self, heap: list[tuple[float, int, int]], t: float, r_sat: int, level: float
+    ) -> None:
+        """Freeze every flow on resource ``r_sat`` if it is full at this level."""
+        room, load_w, state = self.room, self.load_w, self.state
+        if self.saturated[r_sat] or load_w[r_sat] <= EPS:
+            return
+        now_t = room[r_sat] / load_w[r_sat]
+        if now_t > t + EPS * (1.0 + t):
+            heapq.heappush(heap, (now_t, _EV_SATURATE, r_sat))  # rose: look later
+            return
+        self.saturated[r_sat] = True
+        resources, weights, floors = (
+            self.flows.resources,
+            self.flows.weights,
+            self.flows.floors,
+        )
+        for i in self.users[r_sat]:
+            st = state[i]
+            if st == _FROZEN:
                 continue
-            now_t = room[idx] / load_w[idx]
-            if now_t > t + EPS * (1.0 + t):
-                push(heap, (now_t, _EV_SATURATE, idx))  # it rose: look again later
-                continue
-            saturated[idx] = True
-            for i in users[idx]:
-                st = state[i]
-                if st == _FROZEN:
-                    continue
-                if st == _ACTIVE:  # its floor was not in room: take its rate out
-                    w = weights[i]
-                    rate = w * level
-                    for r in resources[i]:
-                        room[r] -= rate
-                        load_w[r] -= w
-                else:
-                    rate = floors[i]
-                rates[i], binding[i] = rate, idx
-                state[i] = _FROZEN
-        elif kind == _EV_ACTIVATE:
-            # Flows reaching their floor at the same level activate together, so
-            # each resource they touch is re-queued once, not once per flow.
-            touched: set[int] = set()
-            while True:
-                if state[idx] == _WAIT:
-                    state[idx] = _ACTIVE
-                    w, floor = weights[idx], floors[idx]
-                    for r in resources[idx]:
-                        room[r] += floor
-                        load_w[r] += w
-                    touched.update(resources[idx])
-                if not heap or heap[0][0] != t or heap[0][1] != _EV_ACTIVATE:
-                    break
-                idx = pop(heap)[2]
-            for r in touched:
-                if not saturated[r]:
-                    push(heap, (max(level, room[r] / load_w[r]), _EV_SATURATE, r))
-        elif state[idx] == _ACTIVE:  # _EV_CAP of a flow still rising
-            upper, w = flows.uppers[idx], weights[idx]
-            for r in resources[idx]:
-                room[r] -= upper
-                load_w[r] -= w
-            rates[idx], binding[idx] = upper, CAPPED
-            state[idx] = _FROZEN
-    return rates, binding
+            if st == _ACTIVE:  # its floor was not in room: take its rate out
+                w = weights[i]
+                rate = w * level
+                for r in resources[i]:
+                    room[r] -= rate
+                    load_w[r] -= w
+            else:
+                rate = floors[i]
+            self.rates[i], self.binding[i] = rate, r_sat
+            state[i] = _FROZEN
+
+    def activate(
+        self, heap: list[tuple[float, int, int]], t: float, idx: int, level: float
+    ) -> None:
+        """Let flows whose floor the level reached rise from now on.
+
+        Flows reaching their floor at the same level activate together, so
+        each resource they touch is re-queued once, not once per flow.
+        """
+        resources, weights, floors = (
+            self.flows.resources,
+            self.flows.weights,
+            self.flows.floors,
+        )
+        room, load_w, state = self.room, self.load_w, self.state
+        touched: set[int] = set()
+        while True:
+            if state[idx] == _WAIT:
+                state[idx] = _ACTIVE
+                w, floor = weights[idx], floors[idx]
+                for r in resources[idx]:
+                    room[r] += floor
+                    load_w[r] += w
+                touched.update(resources[idx])
+            if not heap or heap[0][0] != t or heap[0][1] != _EV_ACTIVATE:
+                break
+            idx = heapq.heappop(heap)[2]
+        for r in touched:
+            if not self.saturated[r]:
+                heapq.heappush(heap, (max(level, room[r] / load_w[r]), _EV_SATURATE, r))
