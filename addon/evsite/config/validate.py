@@ -9,7 +9,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
-from evsite.config.models import Charger, MeterConfig, MeterKind, Scope, SiteConfig
+from evsite.config.models import MeterConfig, MeterKind, SiteConfig
+from evsite.config.validate_chargers import charger_errors
 from evsite.core.tree import PanelTree, find_cycle
 from evsite.errors import Problem
 
@@ -32,7 +33,7 @@ def check_site(config: SiteConfig) -> tuple[list[Problem], list[Problem]]:
         return errors, warnings
     tree = PanelTree.from_config(config)
     errors += _panel_errors(config, tree)
-    errors += _charger_errors(config, tree)
+    errors += charger_errors(config, tree)
     errors += _offline_errors(config, tree)
     errors += _misc_errors(config)
     warnings += _warnings(config, tree)
@@ -181,110 +182,6 @@ def _meter_errors(meter: MeterConfig, path: str) -> Iterator[Problem]:
             f"{meter.stale_after_s:g} s is shorter than the poll interval "
             f"{meter.poll_interval_s:g} s",
         )
-
-
-def _charger_errors(config: SiteConfig, tree: PanelTree) -> Iterator[Problem]:
-    groups = {g.id for g in config.driver_groups}
-    qr_seen: dict[str, int] = {}
-    for index, charger in enumerate(config.chargers):
-        path = f"chargers[{index}]"
-        panel = tree.panels[charger.parent]
-        if charger.limit_a > panel.breaker_a:
-            yield Problem(
-                f"{path}.limit_a",
-                f"{charger.limit_a:g} A is above the breaker of panel "
-                f"'{panel.id}' ({panel.breaker_a:g} A)",
-            )
-        yield from _charger_phase_errors(charger, tree, path)
-        if charger.qr_alias is not None:
-            if charger.qr_alias in qr_seen:
-                yield Problem(
-                    f"{path}.qr_alias",
-                    f"QR alias '{charger.qr_alias}' is already used by "
-                    f"chargers[{qr_seen[charger.qr_alias]}]",
-                )
-            qr_seen.setdefault(charger.qr_alias, index)
-        for j, group in enumerate(charger.driver_groups):
-            if group not in groups:
-                yield Problem(f"{path}.driver_groups[{j}]", f"unknown group '{group}'")
-        yield from _charger_scope_errors(config, charger, path)
-        minimum = charger.min_current_a
-        if minimum is not None and minimum > charger.limit_a:
-            yield Problem(
-                f"{path}.min_current_a",
-                f"{minimum:g} A is above the charger limit {charger.limit_a:g} A",
-            )
-        offline = charger.overrides.offline_allocation_a
-        if offline is not None and offline > charger.limit_a:
-            yield Problem(
-                f"{path}.overrides.offline_allocation_a",
-                f"{offline:g} A is above the charger limit {charger.limit_a:g} A",
-            )
-
-
-def _charger_phase_errors(
-    charger: Charger, tree: PanelTree, path: str
-) -> Iterator[Problem]:
-    panel = tree.panels[charger.parent]
-    panel_phases = tree.panel_phases(panel.id)
-    if charger.phases == 3 and len(panel_phases) == 1:
-        yield Problem(
-            f"{path}.phases",
-            f"a 3-phase charger cannot be fed by 1-phase panel '{panel.id}'",
-        )
-    elif charger.phases == 3 and charger.phase_connection is not None:
-        yield Problem(
-            f"{path}.phase_connection",
-            "only a single-phase charger has a phase connection",
-        )
-    elif charger.phases == 1 and len(panel_phases) == 3:
-        if charger.phase_connection is None:
-            yield Problem(
-                f"{path}.phase_connection",
-                f"required: which line of 3-phase panel '{panel.id}' feeds it",
-            )
-    elif (
-        charger.phase_connection is not None
-        and charger.phase_connection not in panel_phases
-    ):
-        yield Problem(
-            f"{path}.phase_connection",
-            f"panel '{panel.id}' is on {panel_phases[0].value}, "
-            f"not {charger.phase_connection.value}",
-        )
-
-
-def _charger_scope_errors(
-    config: SiteConfig, charger: Charger, path: str
-) -> Iterator[Problem]:
-    if charger.scope is Scope.GROUPS and not charger.driver_groups:
-        yield Problem(
-            f"{path}.driver_groups", "a 'groups' charger needs at least one group"
-        )
-    if charger.scope is not Scope.GROUPS and charger.driver_groups:
-        yield Problem(
-            f"{path}.driver_groups",
-            f"only a 'groups' charger has driver groups (scope is "
-            f"'{charger.scope.value}')",
-        )
-    if charger.private_driver is not None and charger.scope is not Scope.PRIVATE:
-        yield Problem(
-            f"{path}.private_driver",
-            f"only a 'private' charger has a private driver (scope is "
-            f"'{charger.scope.value}')",
-        )
-    if charger.just_charge:
-        if charger.scope is Scope.PUBLIC:
-            yield Problem(
-                f"{path}.just_charge",
-                "Just Charge is refused on a 'public' charger (SPEC §3)",
-            )
-        elif not config.site.just_charge_allowed:
-            yield Problem(
-                f"{path}.just_charge",
-                "Just Charge is not allowed on this site "
-                "(site.just_charge_allowed is false)",
-            )
 
 
 def _offline_errors(config: SiteConfig, tree: PanelTree) -> Iterator[Problem]:
