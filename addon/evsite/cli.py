@@ -117,7 +117,7 @@ def _install_signal_handlers(stop: asyncio.Event) -> None:
         loop.add_signal_handler(sig, stop.set)
 
 
-async def _serve(loaded: LoadedSite, data: Path, with_fleet: bool) -> None:
+async def _serve(loaded: LoadedSite, data: Path) -> None:
     from evsite.app import EvsiteApp
 
     stop = asyncio.Event()
@@ -125,23 +125,40 @@ async def _serve(loaded: LoadedSite, data: Path, with_fleet: bool) -> None:
     app = EvsiteApp(loaded, loaded.config.service, data)
     try:
         await app.start()
-        fleet = None
-        if with_fleet:
-            fleet = asyncio.create_task(_run_demo_fleet(app, loaded, stop))
         await stop.wait()
-        if fleet is not None:
-            await asyncio.wait_for(fleet, timeout=10)
     finally:
         await app.stop()
 
 
-async def _run_demo_fleet(app: object, loaded: LoadedSite, stop: asyncio.Event) -> None:
+async def _serve_demo(loaded: LoadedSite, data: Path, with_fleet: bool) -> None:
+    from evsite.app import EvsiteApp
+    from evsite.demo import feed_meters, seed_residents, simulate_meters
     from evsite.simulator.fleet import run_fleet
 
-    port = getattr(app, "ocpp_port", 0)
-    await run_fleet(
-        f"ws://127.0.0.1:{port}/ocpp/", loaded.config, scenario="demo", stop=stop
-    )
+    stop = asyncio.Event()
+    _install_signal_handlers(stop)
+    loaded, meters = await simulate_meters(loaded)
+    app = EvsiteApp(loaded, loaded.config.service, data)
+    tasks: list[asyncio.Task[object]] = []
+    try:
+        services = await app.start()
+        tags = await seed_residents(services)
+        tasks.append(asyncio.create_task(feed_meters(services, meters, stop)))
+        if with_fleet:
+            url = f"ws://127.0.0.1:{app.ocpp_port}/ocpp/"
+            fleet = run_fleet(
+                url, loaded.config, scenario="demo", stop=stop, tags_by_charger=tags
+            )
+            tasks.append(asyncio.create_task(fleet))
+        print("evsite demo: running; Ctrl-C stops", flush=True)
+        await stop.wait()
+        await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 15)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await app.stop()
+        await meters.stop()
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -149,7 +166,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     loaded = load_site_file(Path(args.config))
     for warning in loaded.warnings:
         _LOGGER.warning("config: %s", warning)
-    asyncio.run(_serve(loaded, Path(args.data), with_fleet=False))
+    asyncio.run(_serve(loaded, Path(args.data)))
     return 0
 
 
@@ -161,26 +178,29 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return 1
     loaded = load_site_file(path)
     service = loaded.config.service
+    # Loopback only: the demo talks to nothing outside this machine.
     service = replace(
         service,
-        web=replace(service.web, port=args.web_port),
-        ocpp=replace(service.ocpp, port=args.ocpp_port),
+        web=replace(service.web, host="127.0.0.1", port=args.web_port),
+        ocpp=replace(service.ocpp, host="127.0.0.1", port=args.ocpp_port),
         api=replace(service.api, token=service.api.token or DEMO_TOKEN),
+        mqtt=replace(service.mqtt, enabled=False),
     )
     loaded = replace(loaded, config=replace(loaded.config, service=service))
     data = Path(tempfile.mkdtemp(prefix="evsite-demo-"))
+    token = service.api.token
     print(
         f"evsite demo: site '{loaded.config.site.id}' with "
         f"{len(loaded.config.chargers)} simulated chargers\n"
-        f"  web/API: http://127.0.0.1:{args.web_port}/  (token: {service.api.token})\n"
+        f"  web/API: http://127.0.0.1:{args.web_port}/api/v1  (token: {token})\n"
         f"  OCPP:    ws://127.0.0.1:{args.ocpp_port}/ocpp/<charger_id>\n"
-        f"  try:     curl -H 'Authorization: Bearer {service.api.token}' "
+        f"  try:     curl -H 'Authorization: Bearer {token}' "
         f"http://127.0.0.1:{args.web_port}/api/v1/chargers\n"
-        f"  data:    {data} (removed on exit); Ctrl-C stops",
+        f"  data:    {data} (removed on exit)",
         flush=True,
     )
     try:
-        asyncio.run(_serve(loaded, data, with_fleet=not args.no_simulator))
+        asyncio.run(_serve_demo(loaded, data, with_fleet=not args.no_simulator))
     finally:
         shutil.rmtree(data, ignore_errors=True)
     return 0
@@ -236,7 +256,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code."""
-    args = build_parser().parse_args(argv)
+    raw = list(sys.argv[1:] if argv is None else argv)
+    if "simulate" in raw:
+        # argparse.REMAINDER does not capture leading --options; hand everything
+        # after "simulate" to the simulator's own parser.
+        cut = raw.index("simulate") + 1
+        args = build_parser().parse_args(raw[:cut])
+        args.rest = raw[cut:]
+    else:
+        args = build_parser().parse_args(raw)
     logging.basicConfig(
         level=args.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -81,10 +81,12 @@ class Fleet:
         meter_interval: float = 10.0,
         tags: Sequence[str] = DEMO_TAGS,
         passwords: Mapping[str, str] | None = None,
+        tags_by_charger: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
-        """One :class:`SimCharger` per spec."""
+        """One :class:`SimCharger` per spec; taps use per-charger tags if given."""
         self.rng = random.Random(seed)
         self.tags = tuple(tags)
+        self.tags_by_charger = {k: tuple(v) for k, v in (tags_by_charger or {}).items()}
         self.chargers = [
             SimCharger(
                 spec.id,
@@ -173,7 +175,8 @@ class Fleet:
         await sim.plug_in(connector, ev)
         if await _pause(stop, rng.uniform(*plan.tap_delay_s)):
             return
-        if await sim.tap(connector, rng.choice(self.tags)):
+        tags = self.tags_by_charger.get(sim.id) or self.tags
+        if await sim.tap(connector, rng.choice(tags)):
             self.sessions += 1
         if await _pause(stop, rng.uniform(*plan.stay_s)):
             return
@@ -200,6 +203,7 @@ async def run_fleet(
     meter_interval: float = 10.0,
     tags: Sequence[str] = DEMO_TAGS,
     passwords: Mapping[str, str] | None = None,
+    tags_by_charger: Mapping[str, Sequence[str]] | None = None,
 ) -> Fleet:
     """Run one simulated charger per configured charger until ``stop`` is set."""
     fleet = Fleet(
@@ -210,6 +214,7 @@ async def run_fleet(
         meter_interval=meter_interval,
         tags=tags,
         passwords=passwords,
+        tags_by_charger=tags_by_charger,
     )
     await fleet.run(scenario, stop)
     return fleet
