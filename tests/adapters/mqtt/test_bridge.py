@@ -18,10 +18,9 @@ from evsite.config.models import MqttSettings
 from evsite.context import Services
 from evsite.control.events import Event, EventKind
 from evsite.control.live import ChargerLink, ConnectorStatus
+from tests.adapters.mqtt.fakes import FakeCsms, FakeEnergy, FakeWaitlists
+from tests.adapters.mqtt.support import MOSQUITTO, Broker, Observer, make_services
 from tests.conftest import free_port, wait_until
-
-from .conftest import MOSQUITTO, Broker, Observer, make_services
-from .fakes import FakeCsms, FakeEnergy, FakeWaitlists
 
 AT = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 BASE = "evsite/site1"
@@ -79,7 +78,10 @@ async def test_retained_state_and_discovery_appear(
 ) -> None:
     obs = observe()
     await wait_until(lambda: _full(obs))
-    retained = {t for t, _, r in obs.messages if r}
+    # A subscriber arriving later gets everything from the broker's retained store.
+    late = observe()
+    await wait_until(lambda: _full(late))
+    retained = {t for t, _, r in late.messages if r}
     assert set(STATE_TOPICS + DISCOVERY) <= retained
     port = obs.json(f"{BASE}/chargers/CP-1/connectors/1/state")
     assert (port["status"], port["limit_a"], port["current_a"]) == ("charging", 16, 16)

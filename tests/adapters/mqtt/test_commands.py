@@ -16,8 +16,7 @@ from evsite.adapters.mqtt.commands import (
 )
 from evsite.adapters.mqtt.topics import Topics
 from evsite.config.models import MqttSettings
-
-from .conftest import site_config
+from tests.adapters.mqtt.support import site_config
 
 T = Topics.for_site(MqttSettings(), "site1")
 CONFIG = site_config()

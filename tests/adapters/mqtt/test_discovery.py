@@ -12,8 +12,7 @@ from evsite.adapters.mqtt.discovery import (
 )
 from evsite.adapters.mqtt.topics import Topics
 from evsite.config.models import MqttSettings, SiteConfig
-
-from .conftest import site_config as make_site
+from tests.adapters.mqtt.support import site_config as make_site
 
 T = Topics.for_site(MqttSettings(), "site1")
 COMPONENTS = [

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 from evsite.adapters.mqtt.payloads import all_messages, charger_enabled, dumps
 from evsite.adapters.mqtt.topics import Topics
@@ -42,7 +43,9 @@ def _live() -> LiveState:
     return live
 
 
-def _messages(config: SiteConfig, shed: dict[str, object] | None = None) -> dict:
+def _messages(
+    config: SiteConfig, shed: dict[str, object] | None = None
+) -> dict[str, Any]:
     raw = all_messages(T, config, _live(), shed or {"active": False})
     return {topic: json.loads(payload) for topic, payload in raw.items()}
 

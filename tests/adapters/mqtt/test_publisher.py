@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from evsite.adapters.mqtt.publisher import CLEAR, RetainedStore
 
 DEV = "homeassistant/device/d/config"
 
 
-def _device(*components: str) -> dict:
+def _device(*components: str) -> dict[str, Any]:
     return {"dev": {"ids": ["d"]}, "cmps": {c: {"p": "sensor"} for c in components}}
 
 

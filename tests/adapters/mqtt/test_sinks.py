@@ -18,8 +18,7 @@ from evsite.adapters.mqtt.commands import (
 )
 from evsite.adapters.mqtt.sinks import ComponentsSink
 from evsite.control.live import ConnectorStatus, LiveState
-
-from .fakes import FakeCsms, FakeEnergy, FakeWaitlists
+from tests.adapters.mqtt.fakes import FakeCsms, FakeEnergy, FakeWaitlists
 
 TOPIC = "evsite/site1/x/set"
 
