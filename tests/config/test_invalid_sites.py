@@ -121,6 +121,8 @@ CASES = [
          put("panels", [*eu_site()["panels"], {"id": "wall-2", "parent": "wall",
              "breaker_a": 16, "phases": 1, "voltage": 230, "phase_connection": "L1"}]),
          "panels[3].phase_connection", "L1"),
+    Case("phase_connection on a 3-phase root", eu_site,
+         put("panels[0].phase_connection", "L2"), "panels[0].phase_connection", "'L2'"),
     Case("unknown phase", eu_site, put("chargers[1].phase_connection", "L4"),
          "chargers[1].phase_connection", "'L4'"),
     Case("wrong voltage", us_site, put("panels[1].voltage", 208), "panels[1].voltage",

@@ -20,7 +20,7 @@ from evsite.config.validators import amps, nullable, with_json_schema
 from evsite.errors import ConfigError
 
 from .conftest import EXAMPLES_DIR, eu_site, us_site
-from .test_invalid_sites import CASES, Mutation, drop, put
+from .test_invalid_sites import CASES, Mutation, both, drop, put
 
 SCHEMA_FILE = EXAMPLES_DIR / "schema.json"
 
@@ -102,6 +102,17 @@ SCHEMA_MISTAKES: list[tuple[str, Mutation]] = [
     ("unknown org category", put("site.org_category", "Apartment")),
     ("string for a flag", put("site.just_charge_allowed", "yes")),
     ("port out of range", put("web", {"port": 70000})),
+    # Rules across fields of one object (allOf/if/then in the schema):
+    ("Modbus TCP meter without host", put("panels[0].meter", {"kind": "modbus_tcp"})),
+    ("MQTT meter without topic", put("panels[0].meter", {"kind": "mqtt"})),
+    ("groups scope without groups", drop("chargers[2].driver_groups")),
+    ("groups on a public charger", put("chargers[3].driver_groups", ["staff"])),
+    ("private driver on public", put("chargers[3].private_driver", "resident-9")),
+    ("Just Charge on public", put("chargers[3].just_charge", True)),
+    (
+        "3-phase panel with a line",
+        both(put("panels[0].phases", 3), put("panels[0].phase_connection", "L1")),
+    ),
 ]
 
 

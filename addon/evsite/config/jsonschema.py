@@ -186,6 +186,8 @@ def site_json_schema() -> dict[str, Any]:
     """
     result = to_json_schema(schema.SITE_FILE, dict(_DEFS))
     _describe(result)
+    for name, rules in _conditions().items():
+        result["$defs"][name]["allOf"] = rules
     return {
         "$schema": result.pop("$schema"),
         "$id": SCHEMA_ID,
@@ -208,6 +210,56 @@ def _describe(document: dict[str, Any]) -> None:
             prop = part["properties"][field]  # KeyError: a stale description.
             extra = prop.get("description")
             prop["description"] = f"{text} ({extra})" if extra else text
+
+
+def _when(field: str, matches: dict[str, Any], then: dict[str, Any]) -> dict[str, Any]:
+    """``if field matches then ...``: a rule across fields of one object."""
+    condition = {"properties": {field: matches}, "required": [field]}
+    return {"if": condition, "then": then}
+
+
+def _needs(field: str, fragment: dict[str, Any]) -> dict[str, Any]:
+    return {"properties": {field: fragment}, "required": [field]}
+
+
+def _conditions() -> dict[str, list[dict[str, Any]]]:
+    """Cross-field rules within one object, mirrored from evsite.config.validate.
+
+    Only rules that hold whatever the rest of the file says belong here, so the
+    editor never flags a file that ``evsite check-config`` accepts.
+    """
+    text_ = {"type": "string", "minLength": 1}
+    not_null = {"not": {"type": "null"}}
+    three = {"const": 3}
+    return {
+        "meter": [
+            _when("kind", {"const": "modbus_tcp"}, _needs("host", text_)),
+            _when("kind", {"const": "modbus_rtu"}, _needs("serial_port", text_)),
+            _when("kind", {"const": "mqtt"}, _needs("topic", text_)),
+        ],
+        "panel": [
+            _when(
+                "phases", three, {"properties": {"phase_connection": {"type": "null"}}}
+            ),
+        ],
+        "charger": [
+            _when(
+                "scope", {"const": "groups"}, _needs("driver_groups", {"minItems": 1})
+            ),
+            _when(
+                "driver_groups", {"minItems": 1}, _needs("scope", {"const": "groups"})
+            ),
+            _when("private_driver", not_null, _needs("scope", {"const": "private"})),
+            _when(
+                "just_charge",
+                {"const": True},
+                {"properties": {"scope": {"not": {"const": "public"}}}},
+            ),
+            _when(
+                "phases", three, {"properties": {"phase_connection": {"type": "null"}}}
+            ),
+        ],
+    }
 
 
 def render() -> str:

@@ -103,6 +103,12 @@ def _panel_errors(config: SiteConfig, tree: PanelTree) -> Iterator[Problem]:
                 )
         else:
             yield from _child_panel_errors(config, tree, index)
+        if panel.phases == 3 and panel.phase_connection is not None:
+            yield Problem(
+                f"{path}.phase_connection",
+                f"only a 1-phase panel has a phase connection, not "
+                f"'{panel.phase_connection}'",
+            )
         for j, limit in enumerate(panel.scheduled_limits):
             if limit.limit_a > panel.breaker_a:
                 yield Problem(
@@ -156,10 +162,6 @@ def _child_panel_errors(
                 f"parent '{parent.id}' is on {line[0].value}, "
                 f"not {panel.phase_connection}",
             )
-    if panel.phases == 3 and panel.phase_connection is not None:
-        yield Problem(
-            f"{path}.phase_connection", "only a 1-phase panel has a phase connection"
-        )
 
 
 def _meter_errors(meter: MeterConfig, path: str) -> Iterator[Problem]:
