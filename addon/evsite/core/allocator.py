@@ -117,11 +117,7 @@ def _fill_by_class(
     rates: dict[int, float] = {}
     binding: dict[int, int] = {}
     for priority in sorted(classes, reverse=True):
-        members = classes[priority]
-        for i in members:  # the class's own floors go back into the pool
-            for r in flows.resources[i]:
-                room[r] += flows.floors[i]
-        got, why = fill(members, flows, room)
+        got, why = fill(classes[priority], flows, room, floors_taken=True)
         rates.update(got)
         binding.update(why)
     return rates, binding

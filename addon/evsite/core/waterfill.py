@@ -80,7 +80,11 @@ class FlowTable:
 
 
 def fill(
-    members: Sequence[int], flows: FlowTable, room: list[float]
+    members: Sequence[int],
+    flows: FlowTable,
+    room: list[float],
+    *,
+    floors_taken: bool = False,
 ) -> tuple[dict[int, float], dict[int, int]]:
     """Water-fill ``members`` into ``room``; every member gets at least its floor.
 
@@ -88,6 +92,8 @@ def fill(
         members: the flows to fill (their floors must fit in ``room``).
         flows: the flow table.
         room: per resource, free capacity; reduced in place by the result.
+        floors_taken: ``room`` already has the members' floors deducted (as
+            :func:`admit` leaves it).
 
     Returns:
         ``(rates, binding)``: per member its rate and what froze it (a
@@ -99,19 +105,29 @@ def fill(
     users: list[list[int]] = [[] for _ in range(n_res)]
     state = [0] * len(weights)
     heap: list[tuple[float, int, int]] = []
+    # The level starts where the lowest floor is reached: flows whose floor is
+    # met there rise from the start, with no separate activation (the usual
+    # case: one site minimum, equal weights).
+    start = min((floors[i] / weights[i] for i in members), default=0.0)
     for i in members:
         res, w, floor = resources[i], weights[i], floors[i]
-        for r in res:
-            users[r].append(i)
-        if floor > 0:
-            for r in res:
-                room[r] -= floor
+        if floor / w > start + EPS:  # waits at its floor: the floor is fixed load
+            if floors_taken:
+                for r in res:
+                    users[r].append(i)
+            else:
+                for r in res:
+                    users[r].append(i)
+                    room[r] -= floor
             state[i] = _WAIT
             heap.append((floor / w, _EV_ACTIVATE, i))
-        else:
-            state[i] = _ACTIVE
+        else:  # rises with the level from the start
+            give_back = floor if floors_taken else 0.0
             for r in res:
+                users[r].append(i)
                 load_w[r] += w
+                room[r] += give_back
+            state[i] = _ACTIVE
         heap.append((flows.uppers[i] / w, _EV_CAP, i))
     for r in range(n_res):
         if load_w[r] > 0:
