@@ -27,6 +27,11 @@ def on(action: str) -> Callable[[_F], _F]:
     return cast(Callable[[_F], _F], _ocpp_on(action))
 
 
+def const(payload: Any) -> Callable[[], Any]:
+    """A builder for a payload fixed now (nothing to resolve at send time)."""
+    return lambda: payload
+
+
 def iso(when: datetime) -> str:
     """OCPP timestamp text (UTC, ``Z``)."""
     return when.isoformat().replace("+00:00", "Z")

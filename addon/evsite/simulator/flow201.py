@@ -8,7 +8,7 @@ from typing import Any
 from ocpp.v201 import call
 
 from evsite.simulator.ev import ConnectorState, Transaction
-from evsite.simulator.flow import Flow, iso
+from evsite.simulator.flow import Flow, const, iso
 from evsite.simulator.link import Link
 
 # 1.6 status -> 2.0.1 ConnectorStatus (2.0.1 keeps the session detail in chargingState).
@@ -135,7 +135,7 @@ class Flow201(Flow):
             offline=None if self.sim.online else True,
         )
         tx.seq_no += 1
-        await self.sim.send(lambda: payload)
+        await self.sim.send(const(payload))
 
     async def plugged(self, conn: ConnectorState) -> None:
         """Occupied and TransactionEvent Started (CablePluggedIn)."""
@@ -226,10 +226,7 @@ class Flow201(Flow):
         elif message == "MeterValues":
             for conn in sim.connectors.values():
                 if evse in (None, conn.id):
-                    sample = self.sampled(conn, "Trigger")
-                    cid = conn.id
-                    await sim.send(
-                        lambda cid=cid, s=sample: call.MeterValues(  # type: ignore[misc]
-                            evse_id=cid, meter_value=[s]
-                        )
+                    payload = call.MeterValues(
+                        evse_id=conn.id, meter_value=[self.sampled(conn, "Trigger")]
                     )
+                    await sim.send(const(payload))
