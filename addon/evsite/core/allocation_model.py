@@ -1,7 +1,10 @@
 """Values the allocator takes and returns (SPEC §2.1, §12.1); no behaviour.
 
 The control loop builds one :class:`Snapshot` per cycle and feeds the previous
-:class:`Allocation` back in (it carries the rotation state). Currents are A per
+:class:`Allocation` back in (it carries the rotation state, the limits a stale
+meter may not exceed, and limit objects reused when unchanged). Build a
+:class:`~evsite.core.plan.SitePlan` once per tree and pass it as
+``Snapshot.plan`` to skip re-indexing the tree every cycle. Currents are A per
 phase; datetimes are timezone-aware.
 """
 
@@ -24,8 +27,8 @@ class Reason(StrEnum):
     """Why a connector has the limit it has (shown wherever a limit is shown)."""
 
     PANEL = "panel"  # rendered "panel:<id>": that panel's phase capacity binds
-    FAIR_SHARE = "fair_share"  # nothing binds but the connector's own demand
-    CHARGER_MAX = "charger_max"  # charger limit_a (shared by its ports)
+    FAIR_SHARE = "fair_share"  # its share of a circuit-shared charger's limit
+    CHARGER_MAX = "charger_max"  # the charger's whole limit_a
     EV_MAX = "ev_max"  # the EV's maximum current
     DELAYED = "delayed"  # outside its delay window (SPEC §2.4)
     LOAD_SHED = "load_shed"  # a panel lowered by shedding binds (SPEC §2.2)

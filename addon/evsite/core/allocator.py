@@ -93,6 +93,9 @@ def _admit(
 ) -> tuple[list[int], dict[int, int], list[float]]:
     """Admit competitors at their floors; order matters only if some do not fit."""
     flows = build.flows
+    room = _room_after_all_floors(build, initial_room)
+    if room is not None:  # everyone fits: no order, no per-connector checks
+        return list(range(len(flows.floors))), {}, room
     room = list(initial_room)
     everyone = range(len(flows.floors))
     admitted, blocked = admit(everyone, flows.resources, flows.floors, room)
@@ -104,6 +107,31 @@ def _admit(
         )
         admitted, blocked = admit(order, flows.resources, flows.floors, room)
     return admitted, blocked, room
+
+
+def _room_after_all_floors(
+    build: FlowBuilder, initial_room: list[float]
+) -> list[float] | None:
+    """Room left if every competitor took its floor, or None if that does not fit.
+
+    Floors are summed per distinct path, then spread over the path's resources.
+    """
+    flows = build.flows
+    all_paths = build.plan.paths
+    by_path = [0.0] * len(all_paths)
+    room = list(initial_room)
+    n_panel = build.n_panel_res
+    for i, path_id in enumerate(flows.path_ids):
+        floor = flows.floors[i]
+        by_path[path_id] += floor
+        for r in flows.resources[i]:
+            if r >= n_panel:  # a shared charger circuit
+                room[r] -= floor
+    for path_id, total in enumerate(by_path):
+        if total:
+            for r in all_paths[path_id]:
+                room[r] -= total
+    return room if min(room, default=0.0) >= -EPS else None
 
 
 def _fill_by_class(

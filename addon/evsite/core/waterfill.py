@@ -88,6 +88,10 @@ def fill(
 ) -> tuple[dict[int, float], dict[int, int]]:
     """Water-fill ``members`` into ``room``; every member gets at least its floor.
 
+    Flows whose ``resources`` are the same object form a group: they saturate
+    together, so totals are kept per group and spread over its resources once
+    (the allocator hands every connector on one path the same tuple).
+
     Args:
         members: the flows to fill (their floors must fit in ``room``).
         flows: the flow table.
@@ -99,82 +103,99 @@ def fill(
         ``(rates, binding)``: per member its rate and what froze it (a
         resource index, or :data:`CAPPED` for its own upper bound).
     """
-    resources, weights, floors = flows.resources, flows.weights, flows.floors
-    n_res = len(room)
-    load_w = [0.0] * n_res
-    users: list[list[int]] = [[] for _ in range(n_res)]
-    state = [0] * len(weights)
-    heap: list[tuple[float, int, int]] = []
-    # The level starts where the lowest floor is reached: flows whose floor is
-    # met there rise from the start, with no separate activation (the usual
-    # case: one site minimum, equal weights).
-    start = min((floors[i] / weights[i] for i in members), default=0.0)
-    for i in members:
-        res, w, floor = resources[i], weights[i], floors[i]
-        if floor / w > start + EPS:  # waits at its floor: the floor is fixed load
-            if floors_taken:
-                for r in res:
-                    users[r].append(i)
-            else:
-                for r in res:
-                    users[r].append(i)
-                    room[r] -= floor
-            state[i] = _WAIT
-            heap.append((floor / w, _EV_ACTIVATE, i))
-        else:  # rises with the level from the start
-            give_back = floor if floors_taken else 0.0
-            for r in res:
-                users[r].append(i)
-                load_w[r] += w
-                room[r] += give_back
-            state[i] = _ACTIVE
-        heap.append((flows.uppers[i] / w, _EV_CAP, i))
-    for r in range(n_res):
-        if load_w[r] > 0:
-            heap.append((room[r] / load_w[r], _EV_SATURATE, r))
-    heapq.heapify(heap)
-    run = _Run(flows, room, load_w, users, state)
+    run = _Run(flows, room)
+    heap = run.setup(members, floors_taken=floors_taken)
     run.loop(heap)
     return run.rates, run.binding
 
 
 class _Run:
-    """The event loop of one fill; arrays are shared with the caller."""
+    """State of one fill; ``room`` is the caller's list, updated in place."""
 
     __slots__ = (
-        "binding",
-        "flows",
-        "load_w",
-        "rates",
-        "room",
-        "saturated",
-        "state",
-        "users",
-    )
+        "binding", "flows", "g_done", "g_members", "g_res", "g_w", "group",
+        "load_w", "rates", "room", "saturated", "state", "users",
+    )  # fmt: skip
 
-    def __init__(
-        self,
-        flows: FlowTable,
-        room: list[float],
-        load_w: list[float],
-        users: list[list[int]],
-        state: list[int],
-    ) -> None:
-        self.flows, self.room, self.load_w = flows, room, load_w
-        self.users, self.state = users, state
+    def __init__(self, flows: FlowTable, room: list[float]) -> None:
+        self.flows, self.room = flows, room
+        self.load_w = [0.0] * len(room)  # Σ weights of rising flows per resource
+        self.users: list[list[int]] = [[] for _ in room]  # groups per resource
         self.saturated = [False] * len(room)
+        self.state = [0] * len(flows.weights)
+        self.group = [0] * len(flows.weights)
+        self.g_res: list[Sequence[int]] = []
+        self.g_members: list[list[int]] = []
+        self.g_w: list[float] = []  # Σ weights of the group's rising flows
+        self.g_done: list[bool] = []
         self.rates: dict[int, float] = {}
         self.binding: dict[int, int] = {}
 
+    def setup(
+        self, members: Sequence[int], *, floors_taken: bool
+    ) -> list[tuple[float, int, int]]:
+        """Group the members, load the resources and queue the first events."""
+        flows, state, group = self.flows, self.state, self.group
+        weights, floors = flows.weights, flows.floors
+        # The level starts where the lowest floor is reached: flows whose floor
+        # is met there rise from the start, with no activation (the usual case).
+        start = min((floors[i] / weights[i] for i in members), default=0.0)
+        heap: list[tuple[float, int, int]] = []
+        index: dict[int, int] = {}
+        shift: list[float] = []  # room change per group at the start
+        g_res, g_members, g_w, g_done = (
+            self.g_res,
+            self.g_members,
+            self.g_w,
+            self.g_done,
+        )
+        resources, uppers = flows.resources, flows.uppers
+        add_event = heap.append
+        for i in members:
+            res = resources[i]
+            g = index.get(id(res))
+            if g is None:
+                g = index[id(res)] = len(g_res)
+                g_res.append(res)
+                g_members.append([i])
+                g_w.append(0.0)
+                g_done.append(False)
+                shift.append(0.0)
+            else:
+                g_members[g].append(i)
+            group[i] = g
+            w, floor = weights[i], floors[i]
+            if floor > (start + EPS) * w:  # waits at its floor: fixed load
+                state[i] = _WAIT
+                if not floors_taken:
+                    shift[g] -= floor
+                add_event((floor / w, _EV_ACTIVATE, i))
+            else:  # rises with the level from the start
+                state[i] = _ACTIVE
+                g_w[g] += w
+                if floors_taken:
+                    shift[g] += floor
+            add_event((uppers[i] / w, _EV_CAP, i))
+        room, load_w, users = self.room, self.load_w, self.users
+        for g, res in enumerate(self.g_res):
+            w, delta = self.g_w[g], shift[g]
+            for r in res:
+                users[r].append(g)
+                load_w[r] += w
+                room[r] += delta
+        heap.extend(
+            (room[r] / load_w[r], _EV_SATURATE, r)
+            for r in range(len(room))
+            if load_w[r] > 0
+        )
+        heapq.heapify(heap)
+        return heap
+
     def loop(self, heap: list[tuple[float, int, int]]) -> None:
         """Process events in level order until every member is frozen."""
-        resources, weights = self.flows.resources, self.flows.weights
-        uppers, room, load_w, state = (
-            self.flows.uppers,
-            self.room,
-            self.load_w,
-            self.state,
-        )
+        weights, uppers = self.flows.weights, self.flows.uppers
+        room, load_w, state = self.room, self.load_w, self.state
+        group, g_res, g_w = self.group, self.g_res, self.g_w
         pop = heapq.heappop
         level = 0.0
         while heap:
@@ -186,16 +207,18 @@ class _Run:
                 self.activate(heap, t, idx, level)
             elif state[idx] == _ACTIVE:  # _EV_CAP of a flow still rising
                 upper, w = uppers[idx], weights[idx]
-                for r in resources[idx]:
+                g = group[idx]
+                for r in g_res[g]:
                     room[r] -= upper
                     load_w[r] -= w
+                g_w[g] -= w
                 self.rates[idx], self.binding[idx] = upper, CAPPED
                 state[idx] = _FROZEN
 
     def saturate(
         self, heap: list[tuple[float, int, int]], t: float, r_sat: int, level: float
     ) -> None:
-        """Freeze every flow on resource ``r_sat`` if it is full at this level."""
+        """Freeze every group on resource ``r_sat`` if it is full at this level."""
         room, load_w, state = self.room, self.load_w, self.state
         if self.saturated[r_sat] or load_w[r_sat] <= EPS:
             return
@@ -204,25 +227,29 @@ class _Run:
             heapq.heappush(heap, (now_t, _EV_SATURATE, r_sat))  # rose: look later
             return
         self.saturated[r_sat] = True
-        resources, weights, floors = (
-            self.flows.resources,
-            self.flows.weights,
-            self.flows.floors,
-        )
-        for i in self.users[r_sat]:
-            st = state[i]
-            if st == _FROZEN:
+        weights, floors = self.flows.weights, self.flows.floors
+        rates, binding = self.rates, self.binding
+        for g in self.users[r_sat]:
+            if self.g_done[g]:
                 continue
-            if st == _ACTIVE:  # its floor was not in room: take its rate out
-                w = weights[i]
-                rate = w * level
-                for r in resources[i]:
-                    room[r] -= rate
-                    load_w[r] -= w
-            else:
-                rate = floors[i]
-            self.rates[i], self.binding[i] = rate, r_sat
-            state[i] = _FROZEN
+            self.g_done[g] = True
+            taken = 0.0  # the rising members' rates leave the rising total
+            for i in self.g_members[g]:
+                st = state[i]
+                if st == _FROZEN:
+                    continue
+                if st == _ACTIVE:
+                    rate = weights[i] * level
+                    taken += rate
+                else:  # still at its floor, already fixed load
+                    rate = floors[i]
+                rates[i], binding[i] = rate, r_sat
+                state[i] = _FROZEN
+            w = self.g_w[g]
+            for r in self.g_res[g]:
+                room[r] -= taken
+                load_w[r] -= w
+            self.g_w[g] = 0.0
 
     def activate(
         self, heap: list[tuple[float, int, int]], t: float, idx: int, level: float
@@ -232,24 +259,30 @@ class _Run:
         Flows reaching their floor at the same level activate together, so
         each resource they touch is re-queued once, not once per flow.
         """
-        resources, weights, floors = (
-            self.flows.resources,
+        weights, floors, state, group = (
             self.flows.weights,
             self.flows.floors,
+            self.state,
+            self.group,
         )
-        room, load_w, state = self.room, self.load_w, self.state
-        touched: set[int] = set()
+        gained: dict[int, tuple[float, float]] = {}  # group -> (weight, floor)
         while True:
             if state[idx] == _WAIT:
                 state[idx] = _ACTIVE
-                w, floor = weights[idx], floors[idx]
-                for r in resources[idx]:
-                    room[r] += floor
-                    load_w[r] += w
-                touched.update(resources[idx])
+                g = group[idx]
+                w, f = gained.get(g, (0.0, 0.0))
+                gained[g] = (w + weights[idx], f + floors[idx])
             if not heap or heap[0][0] != t or heap[0][1] != _EV_ACTIVATE:
                 break
             idx = heapq.heappop(heap)[2]
+        room, load_w = self.room, self.load_w
+        touched: set[int] = set()
+        for g, (w, f) in gained.items():
+            self.g_w[g] += w
+            for r in self.g_res[g]:
+                room[r] += f
+                load_w[r] += w
+            touched.update(self.g_res[g])
         for r in touched:
             if not self.saturated[r]:
                 heapq.heappush(heap, (max(level, room[r] / load_w[r]), _EV_SATURATE, r))
