@@ -8,10 +8,12 @@ Progressive filling: one level ``λ`` rises; an active flow's rate is
 ``weight × λ``; a flow with a floor sits at its floor until ``weight × λ``
 reaches it; a flow freezes when it reaches its upper bound or when a resource
 it uses saturates. Events come off a heap; a resource's saturation level only
-falls when a waiting flow activates (it is re-pushed then) and otherwise only
-rises (stale heap entries are re-checked lazily). Each flow freezes once, so a
-fill costs O((N·k + R) log(N·k + R)) for k resources per flow — the tree depth
-times the phases a flow uses, plus its charger circuit.
+falls when waiting flows activate (it is re-pushed then) and otherwise only
+rises (stale heap entries are re-checked lazily). Flows sharing one resources
+object form a group that saturates as one, so a fill costs
+O((N + C·k + G·k + R) log(N + R)) for N flows, C of them stopped by their own
+bound, G groups and k resources per path (tree depth × phases, plus a shared
+charger circuit) — against O(N·k) per pass for a flow-by-flow fill.
 
 Public API:
     admit(order, resources, floors, room) -> tuple[list[int], dict[int, int]]
