@@ -492,3 +492,11 @@ def test_single_phase_ev_on_shared_three_phase_station() -> None:
     result = run([panel("p", 200)], [station], demands)
     assert limits(result) == {"d": (16.0, "fair_share"), "d/2": (16.0, "fair_share")}
     assert result.panels["p"].allocated_a == {L1: 32.0, L2: 16.0, L3: 16.0}
+
+
+@pytest.mark.parametrize("weight", [0.0, -2.0])
+def test_nonsense_demand_weight_falls_back_to_the_charger_weight(weight: float) -> None:
+    chargers = [charger("a", "p"), charger("b", "p", weight=3.0)]
+    demands = {**want("a"), **want("b", weight=weight)}
+    result = run([panel("p", 40, phases=1)], chargers, demands)
+    assert limits(result) == {"a": (8.0, "panel:p"), "b": (24.0, "panel:p")}

@@ -213,7 +213,9 @@ class FlowBuilder:
                     key,
                     cp.one_phase_path if one else cp.path,
                     tuple(shared[ph] for ph in phases) if shared else (),
-                    demand.weight or charger.weight,
+                    weight
+                    if (weight := demand.weight) and weight > 0
+                    else charger.weight,
                     floor,
                     upper,
                     upper_reason,
