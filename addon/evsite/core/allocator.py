@@ -28,6 +28,7 @@ priority class with N connectors, k = phases × (depth + 1), R panel phases.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Mapping
 
@@ -41,7 +42,7 @@ from evsite.core.allocation_model import (
     RotationState,
     Snapshot,
 )
-from evsite.core.flowbuild import FlowBuilder, floor_step
+from evsite.core.flowbuild import STEP_PER_A, FlowBuilder, floor_step
 from evsite.core.rotation import admission_order, next_rotation
 from evsite.core.waterfill import CAPPED, EPS, admit, fill
 
@@ -72,7 +73,7 @@ def allocate(snapshot: Snapshot) -> Allocation:
     admitted, blocked, room = _admit(build, rotation, initial_room)
     rates, binding = _fill_by_class(build, admitted, room)
     limits = dict(build.fixed)
-    _competing_limits(
+    rounded = _competing_limits(
         build,
         limits,
         rates=rates,
@@ -83,7 +84,7 @@ def allocate(snapshot: Snapshot) -> Allocation:
     return Allocation(
         computed_at=now,
         connectors=limits,
-        panels=_panels(build, limits, admitted),
+        panels=_panels(build, rounded, admitted),
         rotation=next_rotation(build.flows.candidates, admitted, rotation, now),
     )
 
@@ -159,10 +160,16 @@ def _competing_limits(
     binding: dict[int, int],
     blocked: dict[int, int],
     initial_room: list[float],
-) -> None:
-    """Round the competing connectors' rates down and name what binds each."""
+) -> list[float]:
+    """Round the competing connectors' rates down and name what binds each.
+
+    Returns:
+        The rounded limit of every competing connector, by flow index.
+    """
     flows = build.flows
     res_reason, n_panel, floors = build.res_reason, build.n_panel_res, flows.floors
+    rounded: list[float] = []
+    floor, step = math.floor, STEP_PER_A
     for i, key in enumerate(flows.candidates.keys):
         panel_id = None
         if i in blocked:
@@ -173,7 +180,7 @@ def _competing_limits(
             else:
                 reason, panel_id = res_reason[r]
         else:
-            limit = max(floors[i], floor_step(rates[i]))
+            limit = max(floors[i], floor(rates[i] * step + 1e-7) / step)
             r = binding[i]
             if r == CAPPED:
                 reason = flows.upper_reason[i]
@@ -184,10 +191,12 @@ def _competing_limits(
                 if shared and limit < build.charger_cap[r] - EPS:
                     reason = Reason.FAIR_SHARE
         limits[key] = build.limit_of(key, limit, reason, panel_id, flows.phases[i])
+        rounded.append(limit)
+    return rounded
 
 
 def _panels(
-    build: FlowBuilder, limits: dict[ConnectorKey, ConnectorLimit], admitted: list[int]
+    build: FlowBuilder, rounded: list[float], admitted: list[int]
 ) -> dict[str, PanelAllocation]:
     """Per-panel, per-phase capacity, available, allocated, reserved and measured."""
     allocated = [0.0] * build.n_panel_res
@@ -195,9 +204,9 @@ def _panels(
     # Sum per distinct path first: many connectors share a path.
     all_paths = build.plan.paths
     by_path = [0.0] * len(all_paths)
-    keys, path_ids = flows.candidates.keys, flows.path_ids
+    path_ids = flows.path_ids
     for i in admitted:
-        by_path[path_ids[i]] += limits[keys[i]].limit_a
+        by_path[path_ids[i]] += rounded[i]
     for path_id, amps in enumerate(by_path):
         if amps:
             for r in all_paths[path_id]:
