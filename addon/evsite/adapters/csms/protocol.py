@@ -10,18 +10,27 @@ with the stored reply (same message id and same payload).
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import json
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
+from functools import cache
+from typing import Any, Protocol, TypeVar, cast
 
-from ocpp.charge_point import camel_to_snake_case
+from ocpp.charge_point import (
+    camel_to_snake_case,
+    remove_nones,
+    serialize_as_dict,
+    snake_to_camel_case,
+)
 from ocpp.exceptions import OCPPError
 from ocpp.messages import Call, CallError, CallResult
 from ocpp.routing import after as _after
 from ocpp.routing import on as _on
 
+from evsite.adapters.csms.schemas import validate
 from evsite.adapters.csms.translate import payload_digest
 
 _LOGGER = logging.getLogger(__name__)
@@ -87,6 +96,36 @@ class LinkContext(Protocol):
         ...
 
 
+@cache
+def _snake_key(key: str) -> str:
+    converted: dict[str, Any] = camel_to_snake_case({key: None})
+    return next(iter(converted))
+
+
+@cache
+def _camel_key(key: str) -> str:
+    converted: dict[str, Any] = snake_to_camel_case({key: None})
+    return next(iter(converted))
+
+
+def to_snake(data: Any) -> Any:
+    """CamelCase keys -> snake_case, recursively (the library's rules, cached)."""
+    if isinstance(data, dict):
+        return {_snake_key(k): to_snake(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [to_snake(v) for v in data]
+    return data
+
+
+def to_camel(data: Any) -> Any:
+    """snake_case keys -> camelCase, recursively (the library's rules, cached)."""
+    if isinstance(data, dict):
+        return {_camel_key(k): to_camel(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [to_camel(v) for v in data]
+    return data
+
+
 def error_frame(message_id: str, code: str, description: str, details: Any) -> str:
     """A CALLERROR frame."""
     frame: str = CallError(message_id, code, description, details or {}).to_json()
@@ -124,10 +163,31 @@ class EndpointMixin:
     _response_queue: Any
     _call_lock: Any
     _replying: tuple[str, str, str] | None = None
+    _after_tasks: set[asyncio.Future[Any]]
 
-    if TYPE_CHECKING:  # provided by ocpp's ChargePoint, after this mixin in the MRO
+    async def _handle_call(self, msg: Call) -> None:
+        """Validate, call the ``@on`` handler, validate and send its result.
 
-        async def _handle_call(self, msg: Call) -> Any: ...
+        Replaces the library's version: compiled schemas, cached key case
+        conversion and no per-call signature inspection (it was most of the
+        CPU of a MeterValues).
+        """
+        handlers = self.route_map[msg.action]
+        validate(self._ocpp_version, msg.action, msg.payload, response=False)
+        kwargs = to_snake(msg.payload)
+        response = handlers["_on_action"](**kwargs)
+        if inspect.isawaitable(response):
+            response = await response
+        payload = to_camel(remove_nones(serialize_as_dict(response)))
+        validate(self._ocpp_version, msg.action, payload, response=True)
+        await self._send(msg.create_call_result(payload).to_json())
+        hook = handlers.get("_after_action")
+        if hook is not None:
+            result = hook(**kwargs)
+            if inspect.isawaitable(result):
+                task = asyncio.ensure_future(result)
+                self._after_tasks.add(task)
+                task.add_done_callback(self._after_tasks.discard)
 
     async def start(self) -> None:
         """Read frames until the transport raises (closed socket)."""
@@ -207,7 +267,7 @@ class EndpointMixin:
             return
         self._replying = None
         if call.action in REPLAYED_ACTIONS:
-            digest = payload_digest(camel_to_snake_case(call.payload))
+            digest = payload_digest(to_snake(call.payload))
             stored = await self.link.stored_reply(call.unique_id, digest)
             if stored is not None:
                 await self.link.send(stored)

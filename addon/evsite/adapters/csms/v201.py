@@ -62,6 +62,7 @@ class ChargePoint201(EndpointMixin, _ChargePoint201):  # type: ignore[misc]
         """Bind the connection to the shared handler."""
         super().__init__(charger_id, connection, response_timeout, _WIRE)
         self.link = link
+        self._after_tasks = set()
         self.h = handler
         self.tx = Transactions(handler)
 

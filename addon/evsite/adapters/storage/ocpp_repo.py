@@ -98,7 +98,7 @@ def meter_value(
     reading: MeterReading,
     now: datetime,
 ) -> list[Statement]:
-    """Store a reading once; advance the session's last register if newer."""
+    """Store a reading once (a trigger advances the session's last register)."""
     statements: list[Statement] = [
         (
             "INSERT OR IGNORE INTO ocpp_meter_values (charger_id, connector_id, "
@@ -116,21 +116,6 @@ def meter_value(
             ),
         )
     ]  # fmt: skip
-    if session is not None and reading.energy_wh is not None:
-        statements.append(
-            (
-                "UPDATE ocpp_sessions SET last_meter_wh = ?, last_meter_at = ?, "
-                "meter_start_wh = COALESCE(meter_start_wh, ?) WHERE id = ? "
-                "AND (last_meter_at IS NULL OR last_meter_at <= ?)",
-                (
-                    reading.energy_wh,
-                    iso(reading.at),
-                    reading.energy_wh,
-                    session.session_id,
-                    iso(reading.at),
-                ),
-            )
-        )
     return statements
 
 

@@ -88,6 +88,21 @@ CREATE TABLE ocpp_meter_values (
 );
 CREATE INDEX ocpp_meter_values_session ON ocpp_meter_values (session_id, at);
 
+-- A stored (not ignored) reading advances its session's last register when it
+-- is the newest; doing it here keeps a MeterValues to one INSERT, so the
+-- group-commit writer runs a whole batch of them as one executemany.
+CREATE TRIGGER ocpp_meter_values_session_last
+AFTER INSERT ON ocpp_meter_values
+WHEN NEW.session_id IS NOT NULL AND NEW.energy_wh IS NOT NULL
+BEGIN
+    UPDATE ocpp_sessions
+    SET last_meter_wh = NEW.energy_wh,
+        last_meter_at = NEW.at,
+        meter_start_wh = COALESCE(meter_start_wh, NEW.energy_wh)
+    WHERE id = NEW.session_id
+      AND (last_meter_at IS NULL OR last_meter_at <= NEW.at);
+END;
+
 -- Latest status per connector (0 = the charger itself); older replays never
 -- overwrite newer ones.
 CREATE TABLE ocpp_status (
