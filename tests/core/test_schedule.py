@@ -35,7 +35,7 @@ MON, TUE, SUN = Weekday.MON, Weekday.TUE, Weekday.SUN
 
 
 def local(zone: ZoneInfo, *args: int, fold: int = 0) -> datetime:
-    return datetime(*args, tzinfo=zone).replace(fold=fold)  # type: ignore[misc]
+    return datetime(*args, tzinfo=zone).replace(fold=fold)  # type: ignore[arg-type,misc]
 
 
 # 2026-03-02 is a Monday.

@@ -128,7 +128,7 @@ def test_external_level_apply(
 )
 def test_external_level_rejects_nonsense(kwargs: dict[str, float], field: str) -> None:
     with pytest.raises(ValueError, match=field):
-        ExternalShed(**kwargs)
+        ExternalShed(percent=kwargs.get("percent"), limit_a=kwargs.get("limit_a"))
 
 
 def test_external_shed_events() -> None:
