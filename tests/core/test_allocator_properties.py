@@ -461,3 +461,54 @@ def test_water_filling_matches_exact_lp_max_min(
     for key, exact in zip(keys, expected, strict=True):
         got = result.connectors[key].limit_a
         assert exact - 0.1 - TOL <= got <= exact + TOL, (key, got, exact)
+
+
+# ---- rotation: nobody starves -----------------------------------------------------
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    tree=trees(meters=False, max_chargers=8),
+    minimum=st.sampled_from([6.0, 10.0]),
+    energies=st.lists(st.integers(0, 50_000), min_size=16, max_size=16),
+)
+def test_rotation_lets_every_fitting_session_charge(
+    tree: PanelTree, minimum: float, energies: list[int]
+) -> None:
+    """With demand above capacity for hours, every session that fits alone runs.
+
+    One priority class; each connector wants current all the time. Within
+    (connectors + 1) rotation slots each must have had a non-zero limit.
+    """
+    flat = PanelTree.build(
+        tree.panels.values(),
+        [
+            Charger(
+                c.id,
+                c.parent,
+                c.limit_a,
+                connectors=c.connectors,
+                phases=c.phases,
+                phase_connection=c.phase_connection,
+            )
+            for c in tree.chargers.values()
+        ],
+    )
+    energy = EnergySettings(min_current_a=minimum, rotation_minutes=5)
+    keys = [(c.id, k.id) for c in flat.chargers.values() for k in c.connectors]
+    demands = {
+        key: ConnectorDemand(key[0], key[1], active=True, energy_wh=energies[n % 16])
+        for n, key in enumerate(keys)
+    }
+    ran: set[Any] = set()
+    fits_alone: set[Any] = set()
+    previous: Allocation | None = None
+    for minute in range((len(keys) + 1) * 5 + 1):
+        now = NOW + timedelta(minutes=minute)
+        previous = allocate(Snapshot(flat, energy, now, demands, previous=previous))
+        for key, limit in previous.connectors.items():
+            if limit.limit_a > 0:
+                ran.add(key)
+            if limit.limit_a > 0 or limit.reason is Reason.MIN_CURRENT_ROTATION:
+                fits_alone.add(key)
+    assert fits_alone <= ran
