@@ -9,7 +9,7 @@ cycle, so it is written as flat loops over precomputed paths.
 
 Public API (used by the allocator only):
     floor_step(amps) -> float
-    FlowBuilder(snapshot).add_all()
+    FlowBuilder(snapshot); .add_all(); .finish(); then .flows, .fixed, .room
 """
 
 from __future__ import annotations
