@@ -9,7 +9,7 @@ import pytest
 from evsite.config.models import Charger, MeterConfig, MeterKind, Panel, Phase
 from evsite.core.allocation_model import PanelMeasurement
 from evsite.core.capacity import is_stale
-from evsite.core.plan import SitePlan
+from evsite.core.plan import SitePlan, plan_for
 from evsite.core.tree import PanelTree
 
 L1, L2, L3 = Phase.L1, Phase.L2, Phase.L3
@@ -76,3 +76,20 @@ def test_is_stale(panel: Panel, age_s: float | None, stale: bool) -> None:
     if age_s is not None:
         sample = PanelMeasurement("p", {L1: 1.0}, NOW - timedelta(seconds=age_s))
     assert is_stale(panel, sample, NOW) is stale
+
+
+def test_plan_for_memoises_by_tree_identity() -> None:
+    def tree() -> PanelTree:
+        return PanelTree.build([Panel("p", "p", 40, 1, 230)], [Charger("a", "p", 16)])
+
+    first = tree()
+    assert plan_for(first) is plan_for(first)
+    twin = tree()  # equal content, another object: its own plan
+    assert plan_for(twin) is not plan_for(first)
+    assert plan_for(twin).tree is twin
+    others = [tree() for _ in range(5)]
+    plans = [plan_for(t) for t in others]  # pushes ``first`` out of the memo
+    assert all(p.tree is t for p, t in zip(plans, others, strict=True))
+    again = plan_for(first)
+    assert again.tree is first
+    assert again.paths == plans[0].paths

@@ -2,10 +2,10 @@
 
 The control loop builds one :class:`Snapshot` per cycle and feeds the previous
 :class:`Allocation` back in (it carries the rotation state, the limits a stale
-meter may not exceed, and limit objects reused when unchanged). Build a
-:class:`~evsite.core.plan.SitePlan` once per tree and pass it as
-``Snapshot.plan`` to skip re-indexing the tree every cycle. Currents are A per
-phase; datetimes are timezone-aware.
+meter may not exceed, and limit objects reused when unchanged). Keep one
+:class:`~evsite.core.tree.PanelTree` object while the configuration is
+unchanged: the tree's index (:class:`~evsite.core.plan.SitePlan`) is built once
+per tree object. Currents are A per phase; datetimes are timezone-aware.
 """
 
 from __future__ import annotations
@@ -111,15 +111,15 @@ class Snapshot:
     demands: Mapping[ConnectorKey, ConnectorDemand] = field(default_factory=dict)
     chargers: Mapping[str, ChargerState] = field(default_factory=dict)
     measurements: Mapping[str, PanelMeasurement] = field(default_factory=dict)
-    # offline.offline_allocations(tree, energy); a charger missing here that
-    # goes offline reserves its full limit.
+    # offline.offline_allocations(tree, energy). A charger missing here reserves
+    # its full limit when offline and gets 0 A below a stale meter (safe sides).
     offline_allocations: Mapping[str, float] = field(default_factory=dict)
     scheduled_limits_a: Mapping[str, float] = field(default_factory=dict)
     shedding: Mapping[str, ShedState] = field(default_factory=dict)
     external_shed: ExternalShed | None = None
     previous: Allocation | None = None
-    # SitePlan.build(tree), kept by the caller while the tree is unchanged;
-    # None (or a plan of another tree) makes allocate() build one.
+    # SitePlan.build(tree); None (or a plan of another tree) uses plan_for(tree),
+    # which keeps the plans of the last few tree objects.
     plan: SitePlan | None = None
 
 

@@ -27,7 +27,7 @@ from evsite.core.allocation_model import (
     Snapshot,
 )
 from evsite.core.capacity import PanelCapacity, panel_capacities
-from evsite.core.plan import ChargerPlan, SitePlan
+from evsite.core.plan import ChargerPlan, plan_for
 from evsite.core.rotation import Candidates
 from evsite.core.waterfill import EPS, FlowTable
 
@@ -66,7 +66,7 @@ class FlowBuilder:
         self.snap = snap
         plan = snap.plan
         if plan is None or plan.tree is not snap.tree:
-            plan = SitePlan.build(snap.tree)
+            plan = plan_for(snap.tree)
         self.plan = plan
         self.caps: dict[str, PanelCapacity] = panel_capacities(snap)
         self.room: list[float] = []

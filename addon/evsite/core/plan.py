@@ -11,6 +11,7 @@ between levels names the nearest panel.
 
 Public API:
     SitePlan.build(tree) -> SitePlan
+    plan_for(tree) -> SitePlan   (memoised by tree identity, last few trees)
 """
 
 from __future__ import annotations
@@ -129,3 +130,30 @@ def _path(
         else:
             path.extend(by_phase[ph] for ph in phases)
     return tuple(path)
+
+
+# Trees are immutable and rebuilt only when the configuration changes, so the
+# last few plans are kept by tree identity. Each entry holds its tree, so an id
+# cannot be reused by another tree while it is cached; results never depend on
+# the memo, only the time to get them.
+_MEMO: dict[int, SitePlan] = {}
+_MEMO_SIZE = 4
+
+
+def plan_for(tree: PanelTree) -> SitePlan:
+    """The plan of ``tree``, built once per tree object.
+
+    Args:
+        tree: the panel tree with its chargers.
+
+    Returns:
+        The plan (shared while the same tree object is used).
+    """
+    plan = _MEMO.get(id(tree))
+    if plan is not None and plan.tree is tree:
+        return plan
+    plan = SitePlan.build(tree)
+    if len(_MEMO) >= _MEMO_SIZE:
+        _MEMO.pop(next(iter(_MEMO)))  # oldest first: dicts keep insertion order
+    _MEMO[id(tree)] = plan
+    return plan
