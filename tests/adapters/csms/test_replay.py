@@ -113,3 +113,15 @@ async def test_restart_keeps_sessions_and_replies(tmp_path, connect):
     finally:
         await srv.central.stop()
         await services.db.close()
+
+
+async def test_prune_drops_old_reply_records(server, connect):
+    cp = await connect(server.url("CP16"))
+    start = {"connectorId": 1, "idTag": "T", "meterStart": 0, "timestamp": now_iso()}
+    await cp.call_frame("StartTransaction", start, message_id="p-1")
+    assert len(await server.rows("SELECT * FROM ocpp_messages")) == 1
+    await server.services.db.write(
+        [("UPDATE ocpp_messages SET received_at = '2000-01-01T00:00:00.000Z'", ())]
+    )
+    await server.central.prune()
+    assert await server.rows("SELECT * FROM ocpp_messages") == []

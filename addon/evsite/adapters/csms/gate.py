@@ -22,6 +22,7 @@ import hmac
 import logging
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 
@@ -49,6 +50,7 @@ class Admission:
     authenticated: bool
     pending: bool
     method: str
+    row: dict[str, Any] | None = None
 
 
 class Gate:
@@ -95,13 +97,13 @@ class Gate:
             request.transport.get_extra_info("peercert") if request.transport else None
         )
         if cn == charger_id:
-            return Admission(charger_id, True, pending, "certificate")
+            return Admission(charger_id, True, pending, "certificate", row)
         if stored is None:
             if not pending:
                 _LOGGER.info("charger '%s' connects without a password", charger_id)
-            return Admission(charger_id, False, pending, "none")
+            return Admission(charger_id, False, pending, "none", row)
         await self._check_password(request, charger_id, stored, ip, now)
-        return Admission(charger_id, True, pending, "basic")
+        return Admission(charger_id, True, pending, "basic", row)
 
     async def _check_password(
         self, request: web.Request, charger_id: str, stored: str, ip: str, now: float

@@ -53,6 +53,7 @@ HEARTBEAT_GRACE_S = 60.0
 MAX_FRAME_BYTES = 1 << 20
 # Idempotency records are needed only while a charger may still retry.
 REPLY_RETENTION = timedelta(days=7)
+PRUNE_INTERVAL_S = 3600.0
 
 
 class CentralSystem:
@@ -203,7 +204,7 @@ class CentralSystem:
         self.connections[admission.charger_id] = conn
         self._disconnected_at.pop(admission.charger_id, None)
         try:
-            await self._connected(conn)
+            await self._connected(conn, admission.row)
             await conn.cp.start()
         except (WebSocketClosed, ConnectionResetError):
             pass
@@ -220,12 +221,11 @@ class CentralSystem:
             if not ws.closed:
                 await ws.close()
 
-    async def _connected(self, conn: Connection) -> None:
+    async def _connected(self, conn: Connection, row: dict[str, Any] | None) -> None:
         """Record the connection; a charger known to have booted needs no new boot."""
         await self.handler.connected(
             conn.charger_id, conn.version, conn.remote, pending=conn.pending
         )
-        row = await self.repo.charger(conn.charger_id)
         if row is None:
             return
         conn.rate_unit = row["rate_unit"]
@@ -259,10 +259,15 @@ class CentralSystem:
     # Liveness (SPEC §4.2 / §6)
 
     async def _watch(self) -> None:
+        last_prune = self.services.clock.monotonic()
         while True:
             await asyncio.sleep(self.watchdog_interval_s)
             try:
                 await self.check_liveness()
+                now = self.services.clock.monotonic()
+                if now - last_prune > PRUNE_INTERVAL_S:
+                    last_prune = now
+                    await self.prune()
             except Exception:  # the watchdog must outlive any one failure
                 _LOGGER.exception("OCPP liveness check failed")
 
