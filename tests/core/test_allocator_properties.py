@@ -316,7 +316,7 @@ def check_connectors(snap: Snapshot, result: Allocation) -> None:
             assert sum(m.limit_a for m in mine) <= fallback + TOL
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=cases())
 def test_invariants_hold_on_random_sites(case: Case) -> None:
     for snapshot, result in ((case.first, case.previous), (case.snapshot, case.result)):
@@ -325,7 +325,7 @@ def test_invariants_hold_on_random_sites(case: Case) -> None:
         assert set(result.rotation.entries) <= set(snapshot.demands)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(tree=trees(max_chargers=16), minimum=st.sampled_from([6.0, 10.0]))
 def test_offline_defaults_fit_every_ancestor(tree: PanelTree, minimum: float) -> None:
     energy = EnergySettings(min_current_a=minimum)
@@ -420,7 +420,7 @@ def flow_phases(
     return tree.charger_phases(charger)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=fair_cases())
 def test_water_filling_matches_exact_lp_max_min(
     case: tuple[PanelTree, dict[Any, Any]],
