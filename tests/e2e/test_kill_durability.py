@@ -182,6 +182,17 @@ async def wait_until(check: Any, timeout: float) -> None:
             await asyncio.sleep(0.05)
 
 
+async def flush(sim: SimCharger) -> None:
+    """Wait for the outbox to drain; on a timeout say where it is stuck."""
+    try:
+        await sim.flush(30)
+    except TimeoutError:
+        pytest.fail(
+            f"{sim.id}: outbox not delivered: online={sim.online} "
+            f"queued={sim.outbox_size} acked={len(sim.acked)}"
+        )
+
+
 @pytest.mark.slow
 async def test_sigkill_mid_stream_loses_and_duplicates_nothing(
     service: Service,
@@ -211,10 +222,10 @@ async def test_sigkill_mid_stream_loses_and_duplicates_nothing(
         assert reason is None, reason
         await wait_until(lambda: all(s.online for s in sims), 30)
         for sim in sims:
-            await sim.flush(30)
+            await flush(sim)
             await sim.send_meter_values()
             await sim.unplug(1)
-            await sim.flush(30)
+            await flush(sim)
     finally:
         await asyncio.gather(*(s.close() for s in sims))
     await service.reap()

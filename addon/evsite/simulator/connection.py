@@ -20,6 +20,7 @@ from evsite.simulator.link import Link, LinkClosedError, open_link
 
 _LOG = logging.getLogger(__name__)
 TRANSACTION_MESSAGE_ATTEMPTS = 3
+_RETRY = object()
 
 
 @dataclass(slots=True)
@@ -262,7 +263,11 @@ class ChargerConnection(ABC):
                 with contextlib.suppress(asyncio.CancelledError):
                     await call
                 raise ChargerError(f"{self.id}: connection lost")
-            return call.result()
+            try:
+                return call.result()
+            except (ConnectionError, aiohttp.ClientError) as err:
+                # e.g. "Cannot write to closing transport": the link died mid-send
+                raise ChargerError(f"{self.id}: connection lost: {err}") from err
 
     async def send(
         self, build: Callable[[], Any], done: Callable[[Any], None] | None = None
@@ -284,34 +289,40 @@ class ChargerConnection(ABC):
             self._wake.clear()
             while self._online and self._outbox:
                 entry = self._outbox[0]
-                payload = entry.build()
                 try:
-                    result = await self.call(payload, entry.unique_id)
+                    outcome = await self._deliver(entry)
                 except ChargerError:
                     break  # link lost: keep the entry, resend with the same id
-                except TimeoutError:
-                    # OCPP 1.6 §4.10 TransactionMessageAttempts: retry, same id.
-                    entry.attempts += 1
-                    if entry.attempts < TRANSACTION_MESSAGE_ATTEMPTS:
-                        continue
-                    _LOG.warning("%s: %s unanswered, dropped", self.id, entry.unique_id)
-                    result = None
-                except OCPPError as err:  # the central system refused it
-                    _LOG.warning(
-                        "%s: %s dropped: %s", self.id, type(payload).__name__, err
-                    )
-                    result = None
+                except Exception:  # top of a long-running task: keep pumping
+                    _LOG.exception("%s: %s dropped", self.id, entry.unique_id)
+                    outcome = None
+                if outcome is _RETRY:
+                    continue
                 self._outbox.popleft()
-                if result is not None:
-                    self.acked.append(
-                        (type(payload).__name__, _fields(payload), result)
-                    )
-                    if entry.done is not None:
-                        entry.done(result)
                 if not entry.future.done():
-                    entry.future.set_result(result)
+                    entry.future.set_result(outcome)
             if not self._outbox:
                 self._drained.set()
+
+    async def _deliver(self, entry: Pending) -> Any:
+        """Send one entry: its reply, None when refused, ``_RETRY`` when unanswered."""
+        payload = entry.build()
+        try:
+            result = await self.call(payload, entry.unique_id)
+        except TimeoutError:
+            # OCPP 1.6 §4.10 TransactionMessageAttempts: retry with the same id.
+            entry.attempts += 1
+            if entry.attempts < TRANSACTION_MESSAGE_ATTEMPTS:
+                return _RETRY
+            _LOG.warning("%s: %s unanswered, dropped", self.id, entry.unique_id)
+            return None
+        except OCPPError as err:  # the central system refused it
+            _LOG.warning("%s: %s dropped: %s", self.id, entry.unique_id, err)
+            return None
+        self.acked.append((type(payload).__name__, _fields(payload), result))
+        if entry.done is not None:
+            entry.done(result)
+        return result
 
     async def flush(self, timeout: float = 10.0) -> None:
         """Wait until every queued message was delivered."""
