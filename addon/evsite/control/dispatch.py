@@ -295,13 +295,12 @@ class Dispatcher:
     async def _send(self, charger_id: str, cmd: Command) -> bool:
         """Send one profile; False only when the charger rejected it."""
         try:
-            accepted = await asyncio.wait_for(
-                self._commands.set_limit(
+            # asyncio.timeout, not wait_for: no extra task per profile.
+            async with asyncio.timeout(SEND_TIMEOUT_S):
+                accepted = await self._commands.set_limit(
                     charger_id, cmd.connector_id, cmd.limit_a, cmd.purpose,
                     cmd.transaction_id,
-                ),
-                SEND_TIMEOUT_S,
-            )  # fmt: skip
+                )  # fmt: skip
         except (TimeoutError, EvsiteError, OSError) as err:
             # Not a rejection: the link failed; the next cycle sends again.
             _LOGGER.warning("profile to %s not delivered: %s", charger_id, err)
@@ -338,7 +337,12 @@ class Dispatcher:
         return conn is not None and conn.transaction_id == cmd.transaction_id
 
     async def _store(self, charger_id: str, cmd: Command, accepted: bool) -> None:
-        if self._record is None:
+        """Persist TxDefaults (what a charger holds when evsite is gone).
+
+        Live TxProfiles are not stored: they expire within a minute and belong
+        to one transaction, and a shed would otherwise write once per charger.
+        """
+        if self._record is None or cmd.purpose is not ProfilePurpose.TX_DEFAULT:
             return
         sent = SentLimit(
             charger_id, cmd.connector_id, cmd.purpose.value, cmd.limit_a,

@@ -33,7 +33,7 @@ from evsite.control.ports import ChargerCommands
 from evsite.control.shedding_service import ShedService
 from evsite.core.allocation_model import Allocation
 from evsite.core.allocator import allocate
-from evsite.core.shedding import ExternalShed
+from evsite.core.shedding import ExternalShed, ShedEvent, ShedEventKind
 from evsite.errors import NotFoundError
 
 _LOGGER = logging.getLogger(__name__)
@@ -181,11 +181,13 @@ class EnergyController:
             config = services.site.config
             cache = self.state.cache(config)
             samples, self._samples = self._samples, set()
+            shed_events: list[ShedEvent] = []
             for panel_id in sorted(samples):
-                await self._shed_step(panel_id)
+                shed_events += self._shed_step(panel_id)
             await self.state.expire_charge_now(self.repo)
             inputs = ControlInputs(
                 tree=cache.tree,
+                plan=cache.plan,
                 offline_allocations=cache.offline,
                 defaults_in_force=self.state.station_defaults(self.dispatcher),
                 shedding=dict(self.shed.states),
@@ -200,24 +202,27 @@ class EnergyController:
             self.latest = allocation
             self._dispatch(allocation)
             self.cycles += 1
+            # Logged after the lower limits are on their way, never before.
+            await self.shed.log(shed_events)
             return allocation
 
-    async def _shed_step(self, panel_id: str) -> None:
+    def _shed_step(self, panel_id: str) -> list[ShedEvent]:
         """Step one metered panel's shed state with its newest sample."""
         config = self.services.site.config
         panel = config.panel(panel_id)
         sample = self.services.live.meters.get(panel_id)
         if panel is None or panel.meter is None or sample is None:
-            return
+            return []
         tree = self.state.cache(config).tree
         limit, measured, chargers = shed_inputs(
             config, tree, panel, sample, self.latest
         )
-        started = await self.shed.on_sample(
+        events = self.shed.on_sample(
             config, panel_id, measured, sample.at, limit_a=limit, chargers=chargers
         )
-        if started:
+        if any(e.kind is not ShedEventKind.END for e in events):
             _LOGGER.debug("panel %s overloaded: shedding in this cycle", panel_id)
+        return events
 
     def _dispatch(self, allocation: Allocation) -> None:
         """Push TxDefaults where needed and submit every online charger's targets."""

@@ -27,6 +27,7 @@ from evsite.core.allocation_model import (
 )
 from evsite.core.allocator import floor_step
 from evsite.core.offline import offline_allocations
+from evsite.core.plan import SitePlan
 from evsite.core.schedule import scheduled_limit_a
 from evsite.core.tree import PanelTree
 
@@ -41,6 +42,7 @@ class ConfigCache:
 
     config: SiteConfig
     tree: PanelTree
+    plan: SitePlan  # the allocator's indexes of the tree, built once
     offline: Mapping[str, float]  # station totals (SPEC §2.3)
     per_port_default: Mapping[str, float]  # TxDefault limit per connector
 
@@ -89,7 +91,8 @@ class EnergyState:
             tree = PanelTree.from_config(config)
             offline = offline_allocations(tree, config.energy)
             ports = {c.id: per_port(offline[c.id], c) for c in config.chargers}
-            cache = self._cache = ConfigCache(config, tree, offline, ports)
+            plan = SitePlan.build(tree)
+            cache = self._cache = ConfigCache(config, tree, plan, offline, ports)
         return cache
 
     def overrides(self) -> Overrides:
@@ -102,10 +105,10 @@ class EnergyState:
 
     def station_defaults(self, dispatcher: Dispatcher) -> dict[str, float | None]:
         """Station totals of the TxDefaults in force (None: rejected)."""
-        config = self._services.site.config
+        chargers = self.cache(self._services.site.config).tree.chargers
         result: dict[str, float | None] = {}
         for cid, value in dispatcher.defaults_in_force.items():
-            charger = config.charger(cid)
+            charger = chargers.get(cid)
             if charger is not None:
                 ports = max(1, len(charger.connectors))
                 result[cid] = None if value is None else value * ports

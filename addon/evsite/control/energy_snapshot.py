@@ -33,6 +33,7 @@ from evsite.core.allocation_model import (
     PanelMeasurement,
     Snapshot,
 )
+from evsite.core.plan import SitePlan
 from evsite.core.schedule import delay_state, scheduled_limits_in_force
 from evsite.core.shedding import ExternalShed, ShedState
 from evsite.core.tree import PanelTree
@@ -67,6 +68,7 @@ class ControlInputs:
 
     tree: PanelTree
     offline_allocations: Mapping[str, float]
+    plan: SitePlan | None = None  # built once per configuration
     # charger id -> TxDefault limit accepted (None: rejected / not in force).
     defaults_in_force: Mapping[str, float | None] = field(default_factory=dict)
     shedding: Mapping[str, ShedState] = field(default_factory=dict)
@@ -226,5 +228,6 @@ def build_snapshot(
         shedding=inputs.shedding,
         external_shed=inputs.external_shed,
         previous=inputs.previous,
+        plan=inputs.plan,
     )
     return snapshot, delayed

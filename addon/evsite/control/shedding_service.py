@@ -61,7 +61,7 @@ class ShedService:
             )  # fmt: skip
         self._open[(source, None)] = row
 
-    async def on_sample(
+    def on_sample(
         self,
         config: SiteConfig,
         panel_id: str,
@@ -70,8 +70,11 @@ class ShedService:
         *,
         limit_a: float,
         chargers: Iterable[str],
-    ) -> bool:
-        """Step one panel's shed state; True when a shed started or deepened."""
+    ) -> list[ShedEvent]:
+        """Step one panel's shed state; the events to :meth:`log` (after acting).
+
+        Not async on purpose: shedding must not wait for the database.
+        """
         state, events = step_meter_shed(
             self.states.get(panel_id),
             panel_id=panel_id,
@@ -85,9 +88,12 @@ class ShedService:
             self.states[panel_id] = state
         else:
             self.states.pop(panel_id, None)
+        return events
+
+    async def log(self, events: Iterable[ShedEvent]) -> None:
+        """Persist and publish meter shed events."""
         for event in events:
             await self._log(event)
-        return any(e.kind is not ShedEventKind.END for e in events)
 
     def forget_panels(self, keep: Iterable[str]) -> None:
         """Drop state of panels that are gone or no longer metered."""
