@@ -16,6 +16,7 @@ import logging
 from typing import cast
 
 from evsite.adapters.storage.energy_repo import EnergyRepository, SentLimit
+from evsite.config.models import SiteConfig
 from evsite.context import Services
 from evsite.control import energy_controls as controls
 from evsite.control.dispatch import Dispatcher
@@ -94,6 +95,7 @@ class EnergyController:
         self._tasks: list[asyncio.Task[None]] = []
         self._remove_listener: object = None
         self._lock = asyncio.Lock()
+        self._config_seen: SiteConfig | None = None
 
     # Lifecycle
 
@@ -180,6 +182,8 @@ class EnergyController:
             now = services.clock.now()
             config = services.site.config
             cache = self.state.cache(config)
+            if config is not self._config_seen:
+                await self._config_applied(config)
             samples, self._samples = self._samples, set()
             shed_events: list[ShedEvent] = []
             for panel_id in sorted(samples):
@@ -205,6 +209,13 @@ class EnergyController:
             # Logged after the lower limits are on their way, never before.
             await self.shed.log(shed_events)
             return allocation
+
+    async def _config_applied(self, config: SiteConfig) -> None:
+        """A new configuration: restart changed meters, drop unmetered shed state."""
+        self._config_seen = config
+        self.shed.forget_panels(p.id for p in config.panels if p.meter is not None)
+        if self.meters is not None:
+            await self.meters.reload()
 
     def _shed_step(self, panel_id: str) -> list[ShedEvent]:
         """Step one metered panel's shed state with its newest sample."""
