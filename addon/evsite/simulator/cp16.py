@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from ocpp.v16 import ChargePoint, call_result
 
 from evsite.simulator import profiles as prof
-from evsite.simulator.flow import iso, on
+from evsite.simulator.flow import WIRE_LOG, iso, on
 from evsite.simulator.link import Link
 from evsite.simulator.settings import READ_ONLY
 
@@ -24,7 +24,7 @@ class Cp16(ChargePoint):  # type: ignore[misc]
 
     def __init__(self, cp_id: str, link: Link, flow: Flow16) -> None:
         """Bind to a flow."""
-        super().__init__(cp_id, link)
+        super().__init__(cp_id, link, logger=WIRE_LOG)
         self.flow = flow
         self.deferred: list[Any] = []
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from ocpp.v201 import ChargePoint, call_result
 
 from evsite.simulator import profiles as prof
-from evsite.simulator.flow import iso, on
+from evsite.simulator.flow import WIRE_LOG, iso, on
 from evsite.simulator.link import Link
 from evsite.simulator.settings import READ_ONLY, VARIABLES
 
@@ -28,7 +28,7 @@ class Cp201(ChargePoint):  # type: ignore[misc]
 
     def __init__(self, cp_id: str, link: Link, flow: Flow201) -> None:
         """Bind to a flow."""
-        super().__init__(cp_id, link)
+        super().__init__(cp_id, link, logger=WIRE_LOG)
         self.flow = flow
         self.deferred: list[Any] = []
 

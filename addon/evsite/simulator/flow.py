@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from datetime import datetime
@@ -19,6 +20,10 @@ if TYPE_CHECKING:
     from evsite.simulator.charger import SimCharger
 
 
+# Every frame of every simulated charger: quiet unless asked for (demo with 26+).
+WIRE_LOG = logging.getLogger("evsite.simulator.wire")
+WIRE_LOG.setLevel(logging.WARNING)
+
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
@@ -34,7 +39,8 @@ def const(payload: Any) -> Callable[[], Any]:
 
 def iso(when: datetime) -> str:
     """OCPP timestamp text (UTC, ``Z``)."""
-    return when.isoformat().replace("+00:00", "Z")
+    # Milliseconds, as chargers send them (and as central systems store them).
+    return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def desired_status(conn: ConnectorState) -> str:
