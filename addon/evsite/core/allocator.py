@@ -20,10 +20,14 @@ One pass over the whole tree, per phase:
   6. Limits are rounded down to 0.1 A (OCPP allows one decimal; down so no
      panel phase is exceeded); the reason names what froze each connector.
 
+Connectors the engine cannot tell apart are carried as one merged flow with
+a count (:mod:`evsite.core.flowbuild`); they get equal limits by symmetry.
+
 Invariant (property-tested): per panel phase, Σ limits beneath + reserved ≤
 available, unless the reservations alone exceed it (then every controlled
-connector beneath gets 0 A). Complexity: O((N·k + R) log(N·k + R)) per
-priority class with N connectors, k = phases × (depth + 1), R panel phases.
+connector beneath gets 0 A). Complexity: O(N) to classify and label N
+connectors, plus O((F·k + R) log(F + R)) per priority class for the
+water-filling of F merged flows, k = phases × (depth + 1), R panel phases.
 """
 
 from __future__ import annotations
@@ -43,10 +47,13 @@ from evsite.core.allocation_model import (
     Snapshot,
 )
 from evsite.core.flowbuild import STEP_PER_A, FlowBuilder, floor_step
-from evsite.core.rotation import admission_order, next_rotation
-from evsite.core.waterfill import CAPPED, EPS, admit, fill
+from evsite.core.rotation import Candidates, admission_order, rotate
+from evsite.core.waterfill import CAPPED, EPS, FlowTable, admit, fill_into
 
 __all__ = ["Allocation", "Reason", "Snapshot", "allocate", "floor_step"]
+
+FlowLimit = tuple[float, Reason, str | None, tuple[Phase, ...]]
+"""A merged flow's rounded limit, reason, binding panel and phases."""
 
 
 def allocate(snapshot: Snapshot) -> Allocation:
@@ -70,44 +77,51 @@ def allocate(snapshot: Snapshot) -> Allocation:
     build.finish()
     initial_room = [max(0.0, r) for r in build.room]
     rotation = snapshot.previous.rotation if snapshot.previous else RotationState()
-    admitted, blocked, room = _admit(build, rotation, initial_room)
-    rates, binding = _fill_by_class(build, admitted, room)
-    limits = dict(build.fixed)
-    rounded = _competing_limits(
-        build,
-        limits,
-        rates=rates,
-        binding=binding,
-        blocked=blocked,
-        initial_room=initial_room,
-    )
+    counts, blocked, room = _admit(build, rotation, initial_room)
+    rates, binding = _fill_by_class(build, counts, room)
+    per_flow = _flow_limits(build, counts, rates, binding)
+    limits = build.fixed  # the builder's own dict: fixed connectors first
+    _competing_limits(build, limits, per_flow, blocked, initial_room)
     return Allocation(
         computed_at=now,
         connectors=limits,
-        panels=_panels(build, rounded, admitted),
-        rotation=next_rotation(build.flows.candidates, admitted, rotation, now),
+        panels=_panels(build, per_flow, counts),
+        rotation=rotate(build.flows.keys, blocked, rotation, now),
     )
 
 
 def _admit(
     build: FlowBuilder, rotation: RotationState, initial_room: list[float]
 ) -> tuple[list[int], dict[int, int], list[float]]:
-    """Admit competitors at their floors; order matters only if some do not fit."""
+    """Admit competitors at their floors; order matters only if some do not fit.
+
+    Returns:
+        Admitted connectors per flow, the blocking resource of every refused
+        connector (by connector index), and the room left.
+    """
     flows = build.flows
     room = _room_after_all_floors(build, initial_room)
     if room is not None:  # everyone fits: no order, no per-connector checks
-        return list(range(len(flows.floors))), {}, room
+        return flows.counts, {}, room
+    # Not everyone fits: admit connector by connector, in priority and
+    # rotation order; connectors of one flow may end up on either side.
     room = list(initial_room)
-    everyone = range(len(flows.floors))
-    admitted, blocked = admit(everyone, flows.resources, flows.floors, room)
-    if blocked:  # not everyone fits: admit in priority and rotation order
-        room = list(initial_room)
-        energy, now = build.snap.energy, build.snap.now
-        order = admission_order(
-            flows.candidates, rotation, now, energy.rotation_minutes
-        )
-        admitted, blocked = admit(order, flows.resources, flows.floors, room)
-    return admitted, blocked, room
+    cands = Candidates(
+        keys=flows.keys,
+        priority=[flows.priority[f] for f in flows.flow_of],
+        energy_wh=[d.energy_wh for d in flows.demands],
+        session_start=[d.session_start for d in flows.demands],
+    )
+    energy, now = build.snap.energy, build.snap.now
+    order = admission_order(cands, rotation, now, energy.rotation_minutes)
+    resources = [flows.resources[f] for f in flows.flow_of]
+    floors = [flows.floors[f] for f in flows.flow_of]
+    admitted, blocked = admit(order, resources, floors, room)
+    counts = [0] * len(flows.counts)
+    flow_of = flows.flow_of
+    for j in admitted:
+        counts[flow_of[j]] += 1
+    return counts, blocked, room
 
 
 def _room_after_all_floors(
@@ -121,13 +135,13 @@ def _room_after_all_floors(
     all_paths = build.plan.paths
     by_path = [0.0] * len(all_paths)
     room = list(initial_room)
-    n_panel = build.n_panel_res
-    for i, path_id in enumerate(flows.path_ids):
-        floor = flows.floors[i]
-        by_path[path_id] += floor
-        for r in flows.resources[i]:
-            if r >= n_panel:  # a shared charger circuit
-                room[r] -= floor
+    for path_id, floor, count, circuit in zip(
+        flows.path_ids, flows.floors, flows.counts, flows.circuits, strict=True
+    ):
+        amount = floor * count
+        by_path[path_id] += amount
+        for r in circuit:  # a shared charger circuit
+            room[r] -= amount
     for path_id, total in enumerate(by_path):
         if total:
             for r in all_paths[path_id]:
@@ -136,77 +150,119 @@ def _room_after_all_floors(
 
 
 def _fill_by_class(
-    build: FlowBuilder, admitted: list[int], room: list[float]
-) -> tuple[dict[int, float], dict[int, int]]:
-    """Water-fill priority classes, highest first; lower classes keep their floors."""
+    build: FlowBuilder, counts: list[int], room: list[float]
+) -> tuple[list[float], list[int]]:
+    """Water-fill priority classes, highest first; lower classes keep their floors.
+
+    Returns:
+        Per flow its rate and binding (meaningful for flows with a count).
+    """
     flows = build.flows
+    priority = flows.priority
+    n = len(counts)
+    table = FlowTable(
+        flows.resources, flows.weights, flows.floors, flows.uppers, counts
+    )  # counts: connectors admitted per flow
+    rates, binding = [0.0] * n, [CAPPED] * n
+    first = priority[0] if n else 0
+    if all(p == first for p in priority):  # one class (the usual case)
+        members = list(range(n)) if 0 not in counts else _nonzero(counts)
+        fill_into(members, table, room, rates, binding, floors_taken=True)
+        return rates, binding
     classes: dict[int, list[int]] = defaultdict(list)
-    for i in admitted:
-        classes[flows.candidates.priority[i]].append(i)
-    rates: dict[int, float] = {}
-    binding: dict[int, int] = {}
-    for priority in sorted(classes, reverse=True):
-        got, why = fill(classes[priority], flows, room, floors_taken=True)
-        rates.update(got)
-        binding.update(why)
+    for fid in _nonzero(counts):
+        classes[priority[fid]].append(fid)
+    for prio in sorted(classes, reverse=True):
+        fill_into(classes[prio], table, room, rates, binding, floors_taken=True)
     return rates, binding
+
+
+def _nonzero(counts: list[int]) -> list[int]:
+    return [fid for fid, count in enumerate(counts) if count]
+
+
+def _flow_limits(
+    build: FlowBuilder,
+    counts: list[int],
+    rates: list[float],
+    binding: list[int],
+) -> list[FlowLimit | None]:
+    """Round each admitted flow's rate down to 0.1 A and name what binds it."""
+    flows = build.flows
+    res_reason, n_panel = build.res_reason, build.n_panel_res
+    floor, step = math.floor, STEP_PER_A
+    result: list[FlowLimit | None] = []
+    for fid, count in enumerate(counts):
+        if not count:
+            result.append(None)
+            continue
+        limit = max(flows.floors[fid], floor(rates[fid] * step + 1e-7) / step)
+        r = binding[fid]
+        if r == CAPPED:
+            reason, panel_id = flows.upper_reason[fid], None
+        else:
+            reason, panel_id = res_reason[r]
+            # A shared circuit: less than the charger limit is a fair share.
+            shared = r >= n_panel and reason is Reason.CHARGER_MAX
+            if shared and limit < build.charger_cap[r] - EPS:
+                reason = Reason.FAIR_SHARE
+        result.append((limit, reason, panel_id, flows.phases[fid]))
+    return result
 
 
 def _competing_limits(
     build: FlowBuilder,
     limits: dict[ConnectorKey, ConnectorLimit],
-    *,
-    rates: dict[int, float],
-    binding: dict[int, int],
+    per_flow: list[FlowLimit | None],
     blocked: dict[int, int],
     initial_room: list[float],
-) -> list[float]:
-    """Round the competing connectors' rates down and name what binds each.
-
-    Returns:
-        The rounded limit of every competing connector, by flow index.
-    """
+) -> None:
+    """Give every competing connector its flow's limit (0 A if refused)."""
     flows = build.flows
-    res_reason, n_panel, floors = build.res_reason, build.n_panel_res, flows.floors
-    rounded: list[float] = []
-    floor, step = math.floor, STEP_PER_A
-    for i, key in enumerate(flows.candidates.keys):
-        panel_id = None
-        if i in blocked:
-            r = blocked[i]
-            limit = 0.0
-            if initial_room[r] >= floors[i] - EPS:
-                reason = Reason.MIN_CURRENT_ROTATION  # fits alone: others came first
-            else:
-                reason, panel_id = res_reason[r]
+    get = build.before.get
+    for j, (key, fid) in enumerate(zip(flows.keys, flows.flow_of, strict=True)):
+        out = per_flow[fid] if j not in blocked else None
+        if out is None:
+            out = _refused(build, blocked[j], fid, initial_room)
+        limit, reason, panel_id, phases = out
+        old = get(key)  # reuse the previous object when nothing changed
+        if (
+            old is not None
+            and old.limit_a == limit
+            and old.reason is reason
+            and old.panel_id == panel_id
+            and old.phases == phases
+        ):
+            limits[key] = old
         else:
-            limit = max(floors[i], floor(rates[i] * step + 1e-7) / step)
-            r = binding[i]
-            if r == CAPPED:
-                reason = flows.upper_reason[i]
-            else:
-                reason, panel_id = res_reason[r]
-                # A shared circuit: less than the charger limit is a fair share.
-                shared = r >= n_panel and reason is Reason.CHARGER_MAX
-                if shared and limit < build.charger_cap[r] - EPS:
-                    reason = Reason.FAIR_SHARE
-        limits[key] = build.limit_of(key, limit, reason, panel_id, flows.phases[i])
-        rounded.append(limit)
-    return rounded
+            limits[key] = ConnectorLimit(
+                key[0], key[1], limit, reason, panel_id, phases
+            )
+
+
+def _refused(
+    build: FlowBuilder, r: int, fid: int, initial_room: list[float]
+) -> FlowLimit:
+    """0 A for a connector refused at resource ``r``, and why."""
+    flows = build.flows
+    if initial_room[r] >= flows.floors[fid] - EPS:
+        # It would fit alone: others came first (priority, rotation).
+        return 0.0, Reason.MIN_CURRENT_ROTATION, None, flows.phases[fid]
+    reason, panel_id = build.res_reason[r]
+    return 0.0, reason, panel_id, flows.phases[fid]
 
 
 def _panels(
-    build: FlowBuilder, rounded: list[float], admitted: list[int]
+    build: FlowBuilder, per_flow: list[FlowLimit | None], counts: list[int]
 ) -> dict[str, PanelAllocation]:
     """Per-panel, per-phase capacity, available, allocated, reserved and measured."""
     allocated = [0.0] * build.n_panel_res
-    flows = build.flows
     # Sum per distinct path first: many connectors share a path.
     all_paths = build.plan.paths
     by_path = [0.0] * len(all_paths)
-    path_ids = flows.path_ids
-    for i in admitted:
-        by_path[path_ids[i]] += rounded[i]
+    for path_id, out, count in zip(build.flows.path_ids, per_flow, counts, strict=True):
+        if out is not None:
+            by_path[path_id] += out[0] * count
     for path_id, amps in enumerate(by_path):
         if amps:
             for r in all_paths[path_id]:

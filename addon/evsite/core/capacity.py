@@ -9,9 +9,14 @@ missing or older than its meter's ``stale_after_s`` is *stale*: its unmetered
 load is unknown, so the allocator freezes everything beneath it (no increase,
 offline allocations at most) instead of trusting a number.
 
+A panel with no meter, no scheduled limit and no shedding has a capacity that
+depends on the tree alone: the site plan builds it once (:func:`plain_capacity`)
+and :func:`panel_capacities` hands out that object.
+
 Public API:
     is_stale(panel, measurement, now) -> bool
-    panel_capacities(snapshot) -> dict[str, PanelCapacity]
+    plain_capacity(tree, panel_id) -> PanelCapacity
+    panel_capacities(snapshot, plain=None) -> dict[str, PanelCapacity]
 """
 
 from __future__ import annotations
@@ -19,10 +24,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from evsite.config.models import Panel, Phase
-from evsite.core.allocation_model import PanelMeasurement, Snapshot
-from evsite.core.shedding import ExternalShed
+
+if TYPE_CHECKING:  # annotations only: the site plan imports this module
+    from evsite.core.allocation_model import PanelMeasurement, Snapshot
+    from evsite.core.shedding import ExternalShed
+    from evsite.core.tree import PanelTree
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,21 +71,63 @@ def _missing_phase(phases: tuple[Phase, ...], m: PanelMeasurement) -> bool:
     return any(ph not in m.amps for ph in phases)
 
 
-def panel_capacities(snapshot: Snapshot) -> dict[str, PanelCapacity]:
+def plain_capacity(tree: PanelTree, panel_id: str) -> PanelCapacity:
+    """Capacity of a panel that no meter, schedule or shedding touches.
+
+    Args:
+        tree: the panel tree.
+        panel_id: one of its panels.
+
+    Returns:
+        Its breaker limit (× continuous factor) available on every phase.
+    """
+    phases = tree.panel_phases(panel_id)
+    limit = tree.panels[panel_id].capacity_a
+    return PanelCapacity(
+        panel_id=panel_id,
+        phases=phases,
+        capacity_a=limit,
+        available_a=dict.fromkeys(phases, limit),
+        measured_a=None,
+        stale=False,
+        shed=False,
+    )
+
+
+def panel_capacities(
+    snapshot: Snapshot, plain: Mapping[str, PanelCapacity] | None = None
+) -> dict[str, PanelCapacity]:
     """Capacity figures of every panel of the snapshot's tree.
 
     Args:
         snapshot: the allocation snapshot.
+        plain: :func:`plain_capacity` of every panel of this tree (the site
+            plan's), reused for panels nothing dynamic touches.
 
     Returns:
         panel id -> :class:`PanelCapacity`.
     """
     ext = snapshot.external_shed
     ext_panel = None if ext is None else (ext.panel_id or snapshot.tree.root_id)
-    return {
-        pid: _panel_capacity(snapshot, pid, ext if ext_panel == pid else None)
-        for pid in snapshot.tree.panels
-    }
+    panels = snapshot.tree.panels
+    scheduled, shedding = snapshot.scheduled_limits_a, snapshot.shedding
+    measured = snapshot.measurements
+    result: dict[str, PanelCapacity] = {}
+    for pid, panel in panels.items():
+        if (
+            plain is not None
+            and panel.meter is None
+            and pid != ext_panel
+            and pid not in scheduled
+            and pid not in shedding
+            and pid not in measured  # a sample counts even without a meter
+        ):
+            result[pid] = plain[pid]
+        else:
+            result[pid] = _panel_capacity(
+                snapshot, pid, ext if ext_panel == pid else None
+            )
+    return result
 
 
 def _panel_capacity(

@@ -3,9 +3,14 @@
 The first half of :func:`evsite.core.allocator.allocate`: it turns a
 :class:`~evsite.core.allocation_model.Snapshot` into the water-filling
 engine's parallel lists (one resource per panel phase and per shared charger
-circuit phase; one flow per competing connector) and fixes every other
-connector's limit with its reason. This runs for every connector on every
-cycle, so it is written as flat loops over precomputed paths.
+circuit phase) and fixes every other connector's limit with its reason.
+
+Competing connectors that cannot be told apart by the engine (same path,
+shared circuit, weight, floor, upper bound and its reason, priority) become
+one *merged flow* with a count: max-min fairness gives them equal rates by
+symmetry, so the engine and the rounding work per flow, not per connector.
+This runs for every connector on every cycle, so it is written as flat loops
+over the plan's precomputed charger rows.
 
 Public API (used by the allocator only):
     floor_step(amps) -> float
@@ -16,7 +21,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
 
 from evsite.config.models import Phase
 from evsite.core.allocation_model import (
@@ -27,11 +31,13 @@ from evsite.core.allocation_model import (
     Snapshot,
 )
 from evsite.core.capacity import PanelCapacity, panel_capacities
-from evsite.core.plan import ChargerPlan, plan_for
-from evsite.core.rotation import Candidates
+from evsite.core.plan import ChargerRow, plan_for
 from evsite.core.waterfill import EPS, FlowTable
 
 STEP_PER_A = 10  # limits in 0.1 A steps (OCPP chargingSchedulePeriod.limit)
+
+FlowKey = tuple[int, int, float, float, float, Reason, int]
+"""(path, circuit, weight, floor, upper, upper reason, priority) of a flow."""
 
 
 def floor_step(amps: float) -> float:
@@ -45,12 +51,20 @@ def _ceil_step(amps: float) -> float:
 
 @dataclass(slots=True)
 class Flows(FlowTable):
-    """Competing connectors: the engine's table plus labels for the result."""
+    """Merged flows (the engine's table plus labels) and the connectors in them."""
 
     path_ids: list[int] = field(default_factory=list)  # SitePlan.paths: all phases
+    circuits: list[tuple[int, ...]] = field(default_factory=list)  # shared circuit
     upper_reason: list[Reason] = field(default_factory=list)
     phases: list[tuple[Phase, ...]] = field(default_factory=list)
-    candidates: Candidates = field(default_factory=Candidates)
+    priority: list[int] = field(default_factory=list)
+    # Competing connectors in registration order, and the flow each is in.
+    keys: list[ConnectorKey] = field(default_factory=list)
+    flow_of: list[int] = field(default_factory=list)
+    demands: list[ConnectorDemand] = field(default_factory=list)
+
+
+_Competing = tuple[ConnectorKey, ConnectorDemand]
 
 
 def _panel_reason(cap: PanelCapacity) -> tuple[Reason, str | None]:
@@ -60,7 +74,7 @@ def _panel_reason(cap: PanelCapacity) -> tuple[Reason, str | None]:
 
 
 class FlowBuilder:
-    """Turns a snapshot into resources, reservations and flows."""
+    """Turns a snapshot into resources, reservations and merged flows."""
 
     def __init__(self, snap: Snapshot) -> None:
         self.snap = snap
@@ -68,7 +82,7 @@ class FlowBuilder:
         if plan is None or plan.tree is not snap.tree:
             plan = plan_for(snap.tree)
         self.plan = plan
-        self.caps: dict[str, PanelCapacity] = panel_capacities(snap)
+        self.caps: dict[str, PanelCapacity] = panel_capacities(snap, plan.plain)
         self.room: list[float] = []
         self.res_reason: list[tuple[Reason, str | None]] = []
         self.stale_panels: set[str] = set()
@@ -78,20 +92,22 @@ class FlowBuilder:
             for ph in plan.index[pid]:
                 self.room.append(cap.available_a[ph])
                 self.res_reason.append(reason)
-        for pid in reversed(plan.panel_order):  # parents first
-            parent = snap.tree.panels[pid].parent
-            if self.caps[pid].stale or (
-                parent is not None and parent in self.stale_panels
-            ):
+            if cap.stale:
                 self.stale_panels.add(pid)
+        if self.stale_panels:
+            for pid in reversed(plan.panel_order):  # parents first
+                parent = snap.tree.panels[pid].parent
+                if parent is not None and parent in self.stale_panels:
+                    self.stale_panels.add(pid)
         self.n_panel_res = len(self.room)
         self.reserved = [0.0] * self.n_panel_res
         self.charger_cap: dict[int, float] = {}  # charger resource -> its cap
         self.fixed: dict[ConnectorKey, ConnectorLimit] = {}
         self.flows = Flows()
-        self._before = snap.previous.connectors if snap.previous is not None else {}
-        self._rows: list[tuple[Any, ...]] = []
+        self._index: dict[FlowKey, int] = {}
+        self.before = snap.previous.connectors if snap.previous is not None else {}
         self._floors: dict[float | None, float] = {}
+        self._circuit_phases: dict[int, tuple[Phase, ...]] = {}  # first -> phases
 
     def limit_of(
         self,
@@ -106,7 +122,7 @@ class FlowBuilder:
         Most limits repeat from one cycle to the next, and comparing is several
         times cheaper than building a frozen dataclass.
         """
-        old = self._before.get(key)
+        old = self.before.get(key)
         if (
             old is not None
             and old.limit_a == limit
@@ -118,123 +134,163 @@ class FlowBuilder:
         return ConnectorLimit(key[0], key[1], limit, reason, panel_id, phases)
 
     def add_all(self) -> None:
-        """Classify every charger of the plan."""
-        states = self.snap.chargers
-        for cp in self.plan.chargers:
-            state = states.get(cp.charger.id)
-            if state is None:
-                self._add_online(cp, None)
-            elif not state.online:
-                # Unknown offline allocation: assume the charger may draw its limit.
-                amps = state.offline_allocation_a
-                if amps is None:
-                    amps = self.snap.offline_allocations.get(
-                        cp.charger.id, cp.charger.limit_a
+        """Classify every connector: fixed with a reason, or into a merged flow.
+
+        The hot loop of a cycle (every connector of the site), so it is one flat
+        loop with its lookups hoisted: a method call per charger or connector
+        would cost a third as much again.
+        """
+        states, get = self.snap.chargers, self.snap.demands.get
+        fixed, limit_of, stale_panels = self.fixed, self.limit_of, self.stale_panels
+        flows, index, floors = self.flows, self._index, self._floors
+        counts, keys, flow_of = flows.counts, flows.keys, flows.flow_of
+        demands = flows.demands
+        floor, step = math.floor, STEP_PER_A
+        charger_max, ev_max_reason = Reason.CHARGER_MAX, Reason.EV_MAX
+        for row in self.plan.rows:
+            (
+                _,
+                ckeys,
+                cap,
+                min_a,
+                c_weight,
+                c_prio,
+                parent,
+                path,
+                one_path,
+                phases,
+                one_ph,
+            ) = row
+            offline_in_force = None
+            if states and (state := states.get(row[0])) is not None:
+                if not state.online or not state.controllable or state.maintenance:
+                    self._not_steered(row, state.online, state.controllable)
+                    continue
+                offline_in_force = state.offline_allocation_a
+            cap_reason, circuit = charger_max, 0
+            stale = parent in stale_panels if stale_panels else False
+            if stale:
+                cap, cap_reason = self._stale_cap(row, offline_in_force)
+            if len(ckeys) > 1 and self._competing(ckeys) > 1:
+                circuit = self._circuit(phases, cap, cap_reason)
+            for key in ckeys:
+                demand = get(key)
+                if demand is None or not demand.active:
+                    reason = Reason.NOT_CHARGING
+                elif demand.access_closed:
+                    reason = Reason.SCOPE_CLOSED
+                elif demand.delayed and not demand.charge_now:
+                    reason = Reason.DELAYED
+                else:  # competing: upper bound, then its flow
+                    upper, reason = cap, cap_reason
+                    ev_max = demand.ev_max_a
+                    if ev_max is not None and ev_max <= upper:
+                        upper, reason = ev_max, ev_max_reason
+                    if stale:
+                        upper, reason = self._no_increase(key, upper, reason)
+                    upper = floor(upper * step + 1e-7) / step
+                    one = demand.ev_phases == 1 and len(phases) == 3
+                    floor_a = floors.get(min_a) or self._floor(min_a)
+                    if upper < floor_a - EPS:
+                        fixed[key] = limit_of(
+                            key, 0.0, reason, None, one_ph if one else phases
+                        )
+                        continue
+                    weight, priority = demand.weight, demand.priority
+                    fkey = (
+                        one_path if one else path,
+                        circuit,
+                        weight if weight and weight > 0 else c_weight,
+                        floor_a,
+                        upper,
+                        reason,
+                        c_prio if priority is None else priority,
                     )
-                self._reserve(cp, amps, Reason.OFFLINE_RESERVED)
-            elif not state.controllable:
-                self._reserve(cp, cp.charger.limit_a, Reason.UNCONTROLLABLE)
-            elif state.maintenance:
-                self._fix_all(cp, 0.0, Reason.MAINTENANCE)
-            else:
-                self._add_online(cp, state.offline_allocation_a)
+                    fid = index.get(fkey)
+                    if fid is None:
+                        fid = index[fkey] = len(counts)
+                        counts.append(1)
+                    else:
+                        counts[fid] += 1
+                    keys.append(key)
+                    flow_of.append(fid)
+                    demands.append(demand)
+                    continue
+                fixed[key] = limit_of(key, 0.0, reason, None, phases)
 
-    def _fix_all(self, cp: ChargerPlan, limit: float, reason: Reason) -> None:
-        for key in cp.keys:
-            self.fixed[key] = self.limit_of(key, limit, reason, None, cp.phases)
+    def _competing(self, ckeys: tuple[ConnectorKey, ...]) -> int:
+        """How many of a charger's connectors compete (want current and may)."""
+        demands = self.snap.demands
+        n = 0
+        for key in ckeys:
+            d = demands.get(key)
+            if d is not None and d.active and not d.access_closed:
+                n += not d.delayed or d.charge_now
+        return n
 
-    def _reserve(self, cp: ChargerPlan, amps: float, reason: Reason) -> None:
+    def _not_steered(self, row: ChargerRow, online: bool, controllable: bool) -> None:
+        """Offline and uncontrollable chargers reserve current; maintenance is 0 A."""
+        cid, limit_a = row[0], row[2]
+        if not online:
+            # Unknown offline allocation: assume the charger may draw its limit.
+            state = self.snap.chargers[cid]
+            amps = state.offline_allocation_a
+            if amps is None:
+                amps = self.snap.offline_allocations.get(cid, limit_a)
+            self._reserve(row, amps, Reason.OFFLINE_RESERVED)
+        elif not controllable:
+            self._reserve(row, limit_a, Reason.UNCONTROLLABLE)
+        else:
+            self._fix_all(row, 0.0, Reason.MAINTENANCE)
+
+    def _fix_all(self, row: ChargerRow, limit: float, reason: Reason) -> None:
+        for key in row[1]:
+            self.fixed[key] = self.limit_of(key, limit, reason, None, row[9])
+
+    def _reserve(self, row: ChargerRow, amps: float, reason: Reason) -> None:
         """Reserve ``amps`` per phase for a charger in every ancestor."""
         room, reserved = self.room, self.reserved
-        for r in self.plan.paths[cp.path]:
+        for r in self.plan.paths[row[7]]:
             reserved[r] += amps
             room[r] -= amps
-        self._fix_all(cp, floor_step(amps), reason)
+        self._fix_all(row, floor_step(amps), reason)
 
-    def _add_online(self, cp: ChargerPlan, offline_in_force: float | None) -> None:
-        """Fix idle connectors at 0 with a reason; register the competing ones."""
-        demands = self.snap.demands
-        competing = []
-        for key in cp.keys:
-            demand = demands.get(key)
-            if demand is None or not demand.active:
-                reason = Reason.NOT_CHARGING
-            elif demand.access_closed:
-                reason = Reason.SCOPE_CLOSED
-            elif demand.delayed and not demand.charge_now:
-                reason = Reason.DELAYED
-            else:
-                competing.append((key, demand))
-                continue
-            self.fixed[key] = self.limit_of(key, 0.0, reason, None, cp.phases)
-        if competing:
-            self._add_competing(cp, competing, offline_in_force)
+    def _stale_cap(
+        self, row: ChargerRow, offline_in_force: float | None
+    ) -> tuple[float, Reason]:
+        """Below a stale meter, the offline allocation caps the charger."""
+        cap, cap_reason = row[2], Reason.CHARGER_MAX
+        # Fall back to the offline allocation (unknown: nothing more).
+        offline = offline_in_force
+        if offline is None:
+            offline = self.snap.offline_allocations.get(row[0], 0.0)
+        if offline < cap:
+            cap, cap_reason = offline, Reason.STALE_METER
+        return cap, cap_reason
 
-    def _add_competing(
-        self,
-        cp: ChargerPlan,
-        competing: list[tuple[ConnectorKey, ConnectorDemand]],
-        offline_in_force: float | None,
-    ) -> None:
-        """Register competing connectors, or fix them at 0 below their floor."""
-        charger = cp.charger
-        stale = charger.parent in self.stale_panels
-        cap, cap_reason = charger.limit_a, Reason.CHARGER_MAX
-        if stale:
-            # Fall back to the offline allocation (unknown: nothing more).
-            offline = offline_in_force
-            if offline is None:
-                offline = self.snap.offline_allocations.get(charger.id, 0.0)
-            if offline < cap:
-                cap, cap_reason = offline, Reason.STALE_METER
-        shared = self._circuit(cp, cap, cap_reason) if len(competing) > 1 else None
-        floor = self._floor(charger.min_current_a)
-        previous = self.snap.previous if stale else None
-        rows = self._rows
-        three = len(cp.phases) == 3
-        for key, demand in competing:  # hot loop: every competing connector
-            upper, upper_reason = cap, cap_reason
-            ev_max = demand.ev_max_a
-            if ev_max is not None and ev_max <= upper:
-                upper, upper_reason = ev_max, Reason.EV_MAX
-            if stale:  # no increase above the previous limit
-                before = previous.limit(*key) if previous is not None else 0.0
-                if before <= upper:
-                    upper, upper_reason = before, Reason.STALE_METER
-            upper = math.floor(upper * STEP_PER_A + 1e-7) / STEP_PER_A
-            one = three and demand.ev_phases == 1
-            phases = cp.one_phase if one else cp.phases
-            if upper < floor - EPS:
-                self.fixed[key] = self.limit_of(key, 0.0, upper_reason, None, phases)
-                continue
-            priority = demand.priority
-            rows.append(
-                (
-                    key,
-                    cp.one_phase_path if one else cp.path,
-                    tuple(shared[ph] for ph in phases) if shared else (),
-                    weight
-                    if (weight := demand.weight) and weight > 0
-                    else charger.weight,
-                    floor,
-                    upper,
-                    upper_reason,
-                    phases,
-                    charger.priority if priority is None else priority,
-                    demand.energy_wh,
-                    demand.session_start,
-                )
-            )
+    def _no_increase(
+        self, key: ConnectorKey, upper: float, reason: Reason
+    ) -> tuple[float, Reason]:
+        """Below a stale meter a connector may not rise above its previous limit."""
+        previous = self.snap.previous
+        before = previous.limit(*key) if previous is not None else 0.0
+        if before <= upper:
+            return before, Reason.STALE_METER
+        return upper, reason
 
-    def _circuit(self, cp: ChargerPlan, cap: float, reason: Reason) -> dict[Phase, int]:
-        """Resources for a shared charger circuit (ports split its limit)."""
-        shared = {}
-        for ph in cp.phases:
-            shared[ph] = len(self.room)
+    def _circuit(self, phases: tuple[Phase, ...], cap: float, reason: Reason) -> int:
+        """Resources for a shared charger circuit (ports split its limit).
+
+        Returns:
+            The circuit's first resource (always > 0: panel resources come first).
+        """
+        first = len(self.room)
+        self._circuit_phases[first] = phases
+        for _ in phases:
             self.charger_cap[len(self.room)] = cap
             self.room.append(cap)
             self.res_reason.append((reason, None))
-        return shared
+        return first
 
     def _floor(self, charger_min: float | None) -> float:
         """A charger's minimum current rounded up to 0.1 A (memoised per value)."""
@@ -245,40 +301,56 @@ class FlowBuilder:
         return floor
 
     def finish(self) -> None:
-        """Turn the collected rows into the flow table, pruning idle resources.
+        """Fill the flow columns and give every flow its resources.
 
         A panel phase whose room covers the upper bounds of every flow crossing
         it can never saturate this cycle, so the engine need not track it; on
         an oversubscribed but sensibly sized site that drops most of the deep
         panels from the work. Sums are taken per distinct path, not per flow.
         """
-        if not self._rows:
-            return
         f = self.flows
-        cols = list(zip(*self._rows, strict=True))
-        keys, path_ids, shared, f.weights, f.floors, f.uppers = (
-            list(c) for c in cols[:6]
+        if not f.counts:
+            return
+        # The index holds the flow keys in flow order (dicts keep insertion order).
+        cols = list(zip(*self._index, strict=True))
+        f.path_ids, circuits, f.weights, f.floors, f.uppers = (
+            list(c) for c in cols[:5]
         )
-        f.upper_reason, f.phases = list(cols[6]), list(cols[7])
-        cands = f.candidates
-        cands.keys, cands.priority = keys, list(cols[8])
-        cands.energy_wh, cands.session_start = list(cols[9]), list(cols[10])
+        f.upper_reason, f.priority = list(cols[5]), list(cols[6])
+        path_phases = self.plan.path_phases
+        f.phases = [path_phases[p] for p in f.path_ids]
+        f.circuits = [
+            self._circuit_resources(c, ph) if c else ()
+            for c, ph in zip(circuits, f.phases, strict=True)
+        ]
+        pruned = self._pruned_paths()
+        # Flows on one path share one tuple object: the engine groups by it.
+        f.resources = [
+            pruned[path_id] + extra if extra else pruned[path_id]
+            for path_id, extra in zip(f.path_ids, f.circuits, strict=True)
+        ]
+
+    def _circuit_resources(
+        self, first: int, phases: tuple[Phase, ...]
+    ) -> tuple[int, ...]:
+        """A shared circuit's resources for ``phases`` (a 1-phase EV: its own)."""
+        circuit_phases = self._circuit_phases[first]
+        return tuple(first + circuit_phases.index(ph) for ph in phases)
+
+    def _pruned_paths(self) -> list[tuple[int, ...]]:
+        """Every path without the panel phases its flows cannot saturate."""
+        f = self.flows
         all_paths = self.plan.paths
-        f.path_ids = path_ids
         need_by_path = [0.0] * len(all_paths)
-        for path_id, upper in zip(path_ids, f.uppers, strict=True):
-            need_by_path[path_id] += upper
+        for path_id, upper, count in zip(f.path_ids, f.uppers, f.counts, strict=True):
+            need_by_path[path_id] += upper * count
         need = [0.0] * self.n_panel_res
         for path_id, total in enumerate(need_by_path):
             if total:
                 for r in all_paths[path_id]:
                     need[r] += total
         room = self.room
-        pruned = [
+        return [
             tuple(r for r in path if need[r] > room[r] - EPS) if need_by_path[k] else ()
             for k, path in enumerate(all_paths)
-        ]
-        f.resources = [
-            pruned[path_id] + extra if extra else pruned[path_id]
-            for path_id, extra in zip(path_ids, shared, strict=True)
         ]

@@ -9,6 +9,10 @@ Resources are numbered: one per panel phase (a 1-phase panel has one, and
 every phase beneath it counts on it), children before parents so that a tie
 between levels names the nearest panel.
 
+It also holds what the per-cycle loops read for every charger, flattened into
+tuples (:data:`ChargerRow`), and the capacity of every panel that nothing
+dynamic touches (no meter, schedule or shedding), so a cycle rebuilds neither.
+
 Public API:
     SitePlan.build(tree) -> SitePlan
     plan_for(tree) -> SitePlan   (memoised by tree identity, last few trees)
@@ -20,10 +24,27 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from evsite.config.models import Charger, Phase
+from evsite.core.capacity import PanelCapacity, plain_capacity
 from evsite.core.tree import THREE_PHASES, PanelTree
 
 ConnectorKey = tuple[str, int]
 """``(charger_id, connector_id)``."""
+
+ChargerRow = tuple[
+    str,  # charger id
+    tuple[ConnectorKey, ...],  # its connectors
+    float,  # limit_a
+    float | None,  # min_current_a (None: the site's)
+    float,  # weight
+    int,  # priority
+    str,  # parent panel
+    int,  # path (all its phases)
+    int,  # one_phase_path (a 1-phase EV on a 3-phase charger)
+    tuple[Phase, ...],  # phases
+    tuple[Phase, ...],  # one_phase
+]
+"""One charger as the allocator's per-cycle loop reads it (tuple unpacking is
+the cheapest way to get eleven fields in CPython)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +68,9 @@ class SitePlan:
     index: Mapping[str, Mapping[Phase, int]]  # panel -> phase -> resource
     chargers: tuple[ChargerPlan, ...]
     paths: tuple[tuple[int, ...], ...]  # distinct resource paths, by index
+    path_phases: tuple[tuple[Phase, ...], ...]  # the phases of each path
+    rows: tuple[ChargerRow, ...]  # the chargers, in ``chargers`` order
+    plain: Mapping[str, PanelCapacity]  # capacity when nothing dynamic applies
 
     @property
     def n_panel_resources(self) -> int:
@@ -71,6 +95,7 @@ class SitePlan:
             ancestors[pid] = [pid, *(ancestors[parent] if parent is not None else ())]
         paths: dict[tuple[str, tuple[Phase, ...]], int] = {}
         distinct: list[tuple[int, ...]] = []
+        path_phases: list[tuple[Phase, ...]] = []
         plans = []
         for charger in tree.chargers.values():
             if charger.phases == 3:
@@ -86,6 +111,7 @@ class SitePlan:
                 if (charger.parent, variant) not in paths:
                     paths[(charger.parent, variant)] = len(distinct)
                     distinct.append(_path(index, ancestors[charger.parent], variant))
+                    path_phases.append(variant)
             plans.append(
                 ChargerPlan(
                     charger=charger,
@@ -96,7 +122,35 @@ class SitePlan:
                     one_phase_path=paths[(charger.parent, one)],
                 )
             )
-        return cls(tree, order, index, tuple(plans), tuple(distinct))
+        plain = {pid: plain_capacity(tree, pid) for pid in order}
+        rows = tuple(_row(cp) for cp in plans)
+        return cls(
+            tree,
+            order,
+            index,
+            tuple(plans),
+            tuple(distinct),
+            tuple(path_phases),
+            rows,
+            plain,
+        )
+
+
+def _row(cp: ChargerPlan) -> ChargerRow:
+    c = cp.charger
+    return (
+        c.id,
+        cp.keys,
+        c.limit_a,
+        c.min_current_a,
+        c.weight,
+        c.priority,
+        c.parent,
+        cp.path,
+        cp.one_phase_path,
+        cp.phases,
+        cp.one_phase,
+    )
 
 
 def _number(

@@ -13,11 +13,12 @@ Public API:
     Candidates().add(key, priority, energy_wh, session_start)
     admission_order(candidates, state, now, rotation_minutes) -> list[int]
     next_rotation(candidates, admitted, state, now) -> RotationState
+    rotate(keys, paused, state, now) -> RotationState
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Container, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -104,15 +105,47 @@ def next_rotation(
     Returns:
         Running connectors keep their start, paused ones their waiting start.
     """
-    entries: dict[ConnectorKey, RotationEntry] = {}
     admitted_set = set(admitted)
-    old_entries = state.entries
-    for i, key in enumerate(candidates.keys):
-        old = old_entries.get(key)
-        if i in admitted_set:
+    paused = {i for i in range(len(candidates.keys)) if i not in admitted_set}
+    return rotate(candidates.keys, paused, state, now)
+
+
+def rotate(
+    keys: Sequence[ConnectorKey],
+    paused: Container[int],
+    state: RotationState,
+    now: datetime,
+) -> RotationState:
+    """The rotation state after this allocation, from the paused indices.
+
+    Args:
+        keys: the competing connectors (others are forgotten).
+        paused: indices into ``keys`` of those that wait (empty: all run).
+        state: the previous rotation state.
+        now: an aware datetime.
+
+    Returns:
+        Running connectors keep their start, paused ones their waiting start.
+    """
+    # Entries are frozen values: one new entry of each kind serves everyone
+    # who starts running (or waiting) now, and unchanged ones are shared.
+    running, waiting = (
+        RotationEntry(admitted_since=now),
+        RotationEntry(paused_since=now),
+    )
+    get = state.entries.get
+    entries: dict[ConnectorKey, RotationEntry] = {}
+    if not paused:
+        for key in keys:
+            old = get(key)
+            entries[key] = running if old is None or old.admitted_since is None else old
+        return RotationState(entries=entries)
+    for i, key in enumerate(keys):
+        old = get(key)
+        if i not in paused:
             if old is None or old.admitted_since is None:
-                old = RotationEntry(admitted_since=now)
+                old = running
         elif old is None or old.paused_since is None:
-            old = RotationEntry(paused_since=now)
-        entries[key] = old  # unchanged entries are shared, not copied
+            old = waiting
+        entries[key] = old
     return RotationState(entries=entries)
