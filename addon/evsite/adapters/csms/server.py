@@ -14,7 +14,9 @@ Public API (used by app.py, the web layer, the simulator tests)::
 Options: ``heartbeat_timeout_s`` (default 2 × heartbeat interval + 60 s: a
 charger silent that long is *unreachable*), ``watchdog_interval_s``,
 ``call_timeout_s`` (per command), ``ws_ping_interval_s`` (WebSocket pings that
-detect dead TCP), ``auth_failure_limit`` / ``auth_failure_window_s``.
+detect dead TCP), ``auth_failure_limit`` / ``auth_failure_window_s``,
+``gil_switch_interval_s`` (set while running, restored by ``stop()``; None
+leaves the interpreter's setting alone).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 from datetime import timedelta
 from typing import Any
 
@@ -54,6 +57,7 @@ MAX_FRAME_BYTES = 1 << 20
 # Idempotency records are needed only while a charger may still retry.
 REPLY_RETENTION = timedelta(days=7)
 PRUNE_INTERVAL_S = 3600.0
+GIL_SWITCH_INTERVAL_S = 0.0005
 
 
 class CentralSystem:
@@ -69,9 +73,12 @@ class CentralSystem:
         ws_ping_interval_s: float | None = 60.0,
         auth_failure_limit: int = 5,
         auth_failure_window_s: float = 60.0,
+        gil_switch_interval_s: float | None = GIL_SWITCH_INTERVAL_S,
     ) -> None:
         """Wire storage, session book, handler, gate and commands."""
         self.services = services
+        self._gil_switch_interval_s = gil_switch_interval_s
+        self._saved_switch_interval: float | None = None
         settings = services.settings.ocpp
         self.heartbeat_interval_s = settings.heartbeat_interval_s
         self.heartbeat_timeout_s = heartbeat_timeout_s or (
@@ -108,6 +115,12 @@ class CentralSystem:
         """Register as a component and start the liveness watchdog."""
         self.services.components["csms"] = self
         self.services.components["charger_commands"] = self.commands
+        if self._gil_switch_interval_s is not None:
+            # The database's writer threads need the GIL back promptly after each
+            # SQLite step; at the default 5 ms they queue behind a busy event
+            # loop (measured at 1,000 msg/s: p99 845 ms → 47 ms at 0.5 ms).
+            self._saved_switch_interval = sys.getswitchinterval()
+            sys.setswitchinterval(self._gil_switch_interval_s)
         self._watchdog = asyncio.create_task(self._watch(), name="ocpp-watchdog")
 
     async def listen(self, host: str | None = None, port: int | None = None) -> int:
@@ -138,6 +151,9 @@ class CentralSystem:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._runner is not None:
             await self._runner.cleanup()
+        if self._saved_switch_interval is not None:
+            sys.setswitchinterval(self._saved_switch_interval)
+            self._saved_switch_interval = None
         if self.services.components.get("csms") is self:
             del self.services.components["csms"]
             self.services.components.pop("charger_commands", None)
