@@ -120,6 +120,6 @@ class MqttClient:
             info = client.publish(last[0], last[1], qos=1, retain=True)
             with contextlib.suppress(RuntimeError, ValueError):
                 await asyncio.to_thread(info.wait_for_publish, STOP_TIMEOUT_S)
+        self.connected = False  # a deliberate disconnect is not a lost connection
         client.disconnect()
         await asyncio.to_thread(client.loop_stop)
-        self.connected = False
