@@ -157,28 +157,68 @@ def _fill_by_class(
     Returns:
         Per flow its rate and binding (meaningful for flows with a count).
     """
-    flows = build.flows
-    priority = flows.priority
-    n = len(counts)
-    table = FlowTable(
-        flows.resources, flows.weights, flows.floors, flows.uppers, counts
-    )  # counts: connectors admitted per flow
-    rates, binding = [0.0] * n, [CAPPED] * n
+    table, engine_of, priority = _engine_flows(build, counts)
+    n = len(table.counts)
+    rates, binding = [0.0] * (n or 1), [CAPPED] * (n or 1)
     first = priority[0] if n else 0
     if all(p == first for p in priority):  # one class (the usual case)
-        members = list(range(n)) if 0 not in counts else _nonzero(counts)
-        fill_into(members, table, room, rates, binding, floors_taken=True)
-        return rates, binding
-    classes: dict[int, list[int]] = defaultdict(list)
-    for fid in _nonzero(counts):
-        classes[priority[fid]].append(fid)
-    for prio in sorted(classes, reverse=True):
-        fill_into(classes[prio], table, room, rates, binding, floors_taken=True)
-    return rates, binding
+        fill_into(range(n), table, room, rates, binding, floors_taken=True)
+    else:
+        classes: dict[int, list[int]] = defaultdict(list)
+        for e, prio in enumerate(priority):
+            classes[prio].append(e)
+        for prio in sorted(classes, reverse=True):
+            fill_into(classes[prio], table, room, rates, binding, floors_taken=True)
+    return [rates[e] for e in engine_of], [binding[e] for e in engine_of]
 
 
-def _nonzero(counts: list[int]) -> list[int]:
-    return [fid for fid, count in enumerate(counts) if count]
+def _engine_flows(
+    build: FlowBuilder, counts: list[int]
+) -> tuple[FlowTable, list[int], list[int]]:
+    """Merge admitted flows the engine cannot tell apart (labels aside).
+
+    Flows that differ only in their labels (path below the panels that can
+    bind, reason of the upper bound) share resources, weight, floor, bound
+    and class, so they get one rate.
+
+    Returns:
+        The engine's table (``counts``: admitted connectors), each flow's
+        engine flow (0 for a flow nobody was admitted to; its rate is unused),
+        and each engine flow's priority.
+    """
+    flows = build.flows
+    table = FlowTable()
+    priority: list[int] = []
+    index: dict[tuple[int, float, float, float, int], int] = {}
+    engine_of: list[int] = []
+    for fid, (res, weight, floor, upper, prio) in enumerate(
+        zip(
+            flows.resources,
+            flows.weights,
+            flows.floors,
+            flows.uppers,
+            flows.priority,
+            strict=True,
+        )
+    ):
+        count = counts[fid]
+        if not count:
+            engine_of.append(0)
+            continue
+        key = (id(res), weight, floor, upper, prio)
+        e = index.get(key)
+        if e is None:
+            e = index[key] = len(priority)
+            table.resources.append(res)
+            table.weights.append(weight)
+            table.floors.append(floor)
+            table.uppers.append(upper)
+            table.counts.append(count)
+            priority.append(prio)
+        else:
+            table.counts[e] += count
+        engine_of.append(e)
+    return table, engine_of, priority
 
 
 def _flow_limits(

@@ -324,10 +324,26 @@ class FlowBuilder:
             for c, ph in zip(circuits, f.phases, strict=True)
         ]
         pruned = self._pruned_paths()
-        # Flows on one path share one tuple object: the engine groups by it.
         f.resources = [
             pruned[path_id] + extra if extra else pruned[path_id]
-            for path_id, extra in zip(f.path_ids, f.circuits, strict=True)
+            for path_id, extra in zip(f.path_ids, self._live_circuits(), strict=True)
+        ]
+
+    def _live_circuits(self) -> list[tuple[int, ...]]:
+        """Each flow's shared-circuit resources, without those that cannot bind.
+
+        A circuit binds only if its ports together may want more than its cap.
+        """
+        f = self.flows
+        need: dict[int, float] = {}
+        for extra, upper, count in zip(f.circuits, f.uppers, f.counts, strict=True):
+            for r in extra:
+                need[r] = need.get(r, 0.0) + upper * count
+        room = self.room
+        live = {r for r, total in need.items() if total > room[r] - EPS}
+        return [
+            tuple(r for r in extra if r in live) if extra else extra
+            for extra in f.circuits
         ]
 
     def _circuit_resources(
@@ -350,7 +366,11 @@ class FlowBuilder:
                 for r in all_paths[path_id]:
                     need[r] += total
         room = self.room
-        return [
-            tuple(r for r in path if need[r] > room[r] - EPS) if need_by_path[k] else ()
-            for k, path in enumerate(all_paths)
-        ]
+        # Equal tuples become one object: the engine groups flows by it, and
+        # paths that differ only below the panels that can bind fall together.
+        same: dict[tuple[int, ...], tuple[int, ...]] = {}
+        result: list[tuple[int, ...]] = []
+        for k, path in enumerate(all_paths):
+            kept = tuple(r for r in path if need[r] > room[r] - EPS) if need_by_path[k] else ()
+            result.append(same.setdefault(kept, kept))
+        return result
