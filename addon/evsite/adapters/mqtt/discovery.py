@@ -72,10 +72,33 @@ def charger_device_id(config: SiteConfig, charger_id: str) -> str:
     return object_id("evsite", config.site.id, charger_id)
 
 
-def site_config(topics: Topics, config: SiteConfig, version: str) -> dict[str, Any]:
-    """Discovery payload of the site device: EV totals, grid, shedding, panels."""
-    dev = site_device_id(config)
-    cmps: dict[str, Component] = {
+def _count(uid: str, name: str, field: str) -> Component:
+    cmp = _sensor(uid, name, f"{{{{ value_json.{field} }}}}", None, None)
+    cmp["stat_cla"] = "measurement"
+    return cmp
+
+
+def _number(uid: str, name: str, command_topic: str, tpl: str) -> Component:
+    return {
+        "p": "number",
+        "uniq_id": uid,
+        "name": name,
+        "cmd_t": command_topic,
+        "val_tpl": tpl,
+        "mode": "slider",
+        "qos": 1,
+    }
+
+
+def _site_components(topics: Topics, dev: str) -> dict[str, Component]:
+    shed = _number(
+        f"{dev}_shed_level",
+        "Shed level",
+        topics.shed_level_set,
+        "{{ value_json.shed.percent | default(0, true) }}",
+    )
+    shed.update({"min": 0, "max": 100, "step": 5, "unit_of_meas": "%"})
+    return {
         "ev_power": _power(f"{dev}_ev_power", "EV power", "ev_power_w"),
         "ev_current": _current(f"{dev}_ev_current", "EV current", "ev_current_a"),
         "ev_limit": _current(f"{dev}_ev_limit", "EV current limit", "ev_limit_a"),
@@ -83,43 +106,26 @@ def site_config(topics: Topics, config: SiteConfig, version: str) -> dict[str, A
         "grid_current": _current(
             f"{dev}_grid_current", "Grid current", "grid_current_a"
         ),
-        "chargers_online": _sensor(
-            f"{dev}_chargers_online",
-            "Chargers online",
-            "{{ value_json.chargers_online }}",
-            None,
-            None,
+        "chargers_online": _count(
+            f"{dev}_chargers_online", "Chargers online", "chargers_online"
         ),
-        "connectors_charging": _sensor(
-            f"{dev}_connectors_charging",
-            "Connectors charging",
-            "{{ value_json.connectors_charging }}",
-            None,
-            None,
+        "connectors_charging": _count(
+            f"{dev}_connectors_charging", "Connectors charging", "connectors_charging"
         ),
         "shedding": _binary(f"{dev}_shedding", "Load shedding", "shedding", None),
-        "shed_level": {
-            "p": "number",
-            "uniq_id": f"{dev}_shed_level",
-            "name": "Shed level",
-            "cmd_t": topics.shed_level_set,
-            "val_tpl": "{{ value_json.shed.percent | default(0, true) }}",
-            "min": 0,
-            "max": 100,
-            "step": 5,
-            "unit_of_meas": "%",
-            "mode": "slider",
-            "qos": 1,
-        },
+        "shed_level": shed,
     }
-    for key in ("chargers_online", "connectors_charging"):
-        cmps[key]["stat_cla"] = "measurement"
+
+
+def site_config(topics: Topics, config: SiteConfig, version: str) -> dict[str, Any]:
+    """Discovery payload of the site device: EV totals, grid, shedding, panels."""
+    dev = site_device_id(config)
+    cmps = _site_components(topics, dev)
     for panel in config.panels:
         pid = object_id(panel.id)
-        stat_t = topics.panel_state(panel.id)
         for field, label in (("allocated_a", "allocated"), ("measured_a", "measured")):
             cmp = _current(f"{dev}_panel_{pid}_{label}", f"{panel.name} {label}", field)
-            cmp["stat_t"] = stat_t
+            cmp["stat_t"] = topics.panel_state(panel.id)
             cmps[f"panel_{pid}_{label}"] = cmp
     return {
         "dev": {
@@ -137,13 +143,8 @@ def site_config(topics: Topics, config: SiteConfig, version: str) -> dict[str, A
     }
 
 
-def _connector_components(
-    topics: Topics, dev: str, charger: Charger, connector_id: int
-) -> dict[str, Component]:
-    n = connector_id
-    uid = f"{dev}_c{n}"
-    label = f"Connector {n}"
-    cmps: dict[str, Component] = {
+def _connector_sensors(uid: str, label: str) -> dict[str, Component]:
+    return {
         "status": {
             **_sensor(f"{uid}_status", f"{label} status", "", "enum", None),
             "val_tpl": "{{ value_json.status }}",
@@ -165,26 +166,31 @@ def _connector_components(
         "charging": _binary(
             f"{uid}_charging", f"{label} charging", "charging", "battery_charging"
         ),
-        "limit_set": {
-            "p": "number",
-            "uniq_id": f"{uid}_limit_set",
-            "name": f"{label} current limit",
-            "cmd_t": topics.connector_limit_set(charger.id, n),
-            "val_tpl": "{{ value_json.limit_a | default(0, true) }}",
-            "dev_cla": "current",
-            "unit_of_meas": "A",
-            "min": 0,
-            "max": charger.limit_a,
-            "step": 1,
-            "mode": "slider",
-            "qos": 1,
-        },
+    }
+
+
+def _connector_controls(
+    topics: Topics, uid: str, label: str, charger: Charger, n: int
+) -> dict[str, Component]:
+    limit = _number(
+        f"{uid}_limit_set",
+        f"{label} current limit",
+        topics.connector_limit_set(charger.id, n),
+        "{{ value_json.limit_a | default(0, true) }}",
+    )
+    limit.update(
+        {"dev_cla": "current", "unit_of_meas": "A", "min": 0, "max": charger.limit_a}
+    )
+    limit["step"] = 1
+    charge_now = topics.charge_now_set(charger.id, n)
+    return {
+        "limit_set": limit,
         "mode": {
             "p": "select",
             "uniq_id": f"{uid}_mode",
             "name": f"{label} mode",
             "ops": list(MODES),
-            "cmd_t": topics.charge_now_set(charger.id, n),
+            "cmd_t": charge_now,
             "val_tpl": "{{ 'charge_now' if value_json.charge_now else 'auto' }}",
             "qos": 1,
         },
@@ -192,10 +198,20 @@ def _connector_components(
             "p": "button",
             "uniq_id": f"{uid}_charge_now",
             "name": f"{label} charge now",
-            "cmd_t": topics.charge_now_set(charger.id, n),
+            "cmd_t": charge_now,
             "pl_prs": "PRESS",
             "qos": 1,
         },
+    }
+
+
+def _connector_components(
+    topics: Topics, dev: str, charger: Charger, n: int
+) -> dict[str, Component]:
+    uid, label = f"{dev}_c{n}", f"Connector {n}"
+    cmps = {
+        **_connector_sensors(uid, label),
+        **_connector_controls(topics, uid, label, charger, n),
     }
     stat_t = topics.connector_state(charger.id, n)
     out: dict[str, Component] = {}
@@ -206,11 +222,7 @@ def _connector_components(
     return out
 
 
-def charger_config(
-    topics: Topics, config: SiteConfig, charger: Charger, version: str
-) -> dict[str, Any]:
-    """Discovery payload of one charger device and its connectors."""
-    dev = charger_device_id(config, charger.id)
+def _charger_device(config: SiteConfig, charger: Charger, dev: str) -> dict[str, Any]:
     device: dict[str, Any] = {
         "ids": [dev],
         "name": charger.display_name,
@@ -224,6 +236,14 @@ def charger_config(
     ):
         if value:
             device[key] = value
+    return device
+
+
+def charger_config(
+    topics: Topics, config: SiteConfig, charger: Charger, version: str
+) -> dict[str, Any]:
+    """Discovery payload of one charger device and its connectors."""
+    dev = charger_device_id(config, charger.id)
     cmps: dict[str, Component] = {
         "online": {
             **_binary(f"{dev}_online", "Online", "online", "connectivity"),
@@ -243,7 +263,7 @@ def charger_config(
     for connector in charger.connectors:
         cmps.update(_connector_components(topics, dev, charger, connector.id))
     return {
-        "dev": device,
+        "dev": _charger_device(config, charger, dev),
         "o": _origin(version),
         "avty": [{"t": topics.availability}],
         "stat_t": topics.charger_state(charger.id),
