@@ -27,21 +27,26 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from evsite.adapters.csms.server import CentralSystem
 from evsite.adapters.storage.db import Database
 from evsite.adapters.storage.site_repo import SiteRepository
 from evsite.config.load import parse_site
 from evsite.context import Services, SiteHolder
 from evsite.control.clock import ManualClock
+from evsite.control.dispatch import Command
 from evsite.control.energy import EnergyController
 from evsite.control.events import EventBus
 from evsite.control.live import ChargerLink, ConnectorStatus, LiveState, MeterSample
 from evsite.control.ports import ProfilePurpose
+from evsite.simulator.charger import SimCharger
+from evsite.simulator.ev import Ev
 
-T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 FANOUT = (10, 5, 4)  # root -> 10 feeders -> 5 sub-panels -> 4 boards -> chargers
 
 
@@ -108,6 +113,7 @@ def site(chargers: int) -> dict[str, Any]:
                 "limit_a": 32,
                 "phases": 1 if single else 3,
                 **({"phase_connection": ("L1", "L2", "L3")[n % 3]} if single else {}),
+                "scope": "open",
                 "overrides": {"offline_allocation_a": 0},
             }
         )
@@ -128,7 +134,7 @@ async def services_for(data_dir: Path, chargers: int) -> Services:
     return Services(
         settings=loaded.config.service, data_dir=data_dir, db=db, sites=repo,
         site=SiteHolder(loaded.config), bus=EventBus(), live=LiveState(),
-        clock=ManualClock(T0), token="bench-token-0123456789",
+        clock=ManualClock(datetime.now(UTC)), token="bench-token-0123456789",
     )  # fmt: skip
 
 
@@ -159,70 +165,160 @@ def sample(
     services.live.record_meter("main", MeterSample(now, per_phase))
 
 
-async def settle(controller: EnergyController, services: Services, amps: float) -> None:
+def _cycled(controller: EnergyController, cycles: int) -> bool:
+    return controller.cycles > cycles and not controller.dispatcher.busy()
+
+
+async def until(predicate: Callable[[], bool], step: float = 0.001) -> None:
+    """Poll (hooks would add work to what is being measured)."""
+    while True:
+        if predicate():
+            return
+        await asyncio.sleep(step)
+
+
+class Sends:
+    """Every TxProfile the dispatcher got an answer for, timestamped."""
+
+    def __init__(self, controller: EnergyController) -> None:
+        self.log: list[tuple[float, str, float]] = []
+        controller.dispatcher.on_sent = self._sent
+
+    def _sent(self, charger_id: str, cmd: Command) -> None:
+        if cmd.purpose is ProfilePurpose.TX:
+            self.log.append((time.perf_counter(), charger_id, cmd.limit_a))
+
+
+async def settle(
+    controller: EnergyController, services: Services, sends: Sends, amps: float
+) -> None:
     """Advance time with normal samples until no profile changes any more."""
     clock = services.clock
     assert isinstance(clock, ManualClock)
-    sink = controller.commands
-    assert isinstance(sink, FakeSink)
     for _ in range(200):
-        before = len(sink.calls)
+        before = len(sends.log)
         clock.advance(1.0)
         cycles = controller.cycles
         sample(services, controller, amps)  # wakes the loop, which runs a cycle
-        while controller.cycles == cycles or controller.dispatcher.busy():
-            await asyncio.sleep(0)
-        if len(sink.calls) == before and not controller.shed.states:
+        await until(partial(_cycled, controller, cycles))
+        if len(sends.log) == before and not controller.shed.states:
             return
     raise RuntimeError("the site did not settle")
 
 
-async def trial(controller: EnergyController, services: Services, amps: float) -> float:
-    """One overload sample; seconds until every charger got its lower profile."""
-    sink = controller.commands
-    assert isinstance(sink, FakeSink)
-    live = {cid: controller.latest.connectors[(cid, 1)].limit_a  # type: ignore[union-attr]
-            for cid in (c.id for c in services.site.config.chargers)}  # fmt: skip
-    start_index = len(sink.calls)
+async def trial(
+    controller: EnergyController, services: Services, sends: Sends, amps: float
+) -> float:
+    """One overload sample; seconds until every charger has its lower profile."""
+    assert controller.latest is not None
+    ids = [c.id for c in services.site.config.chargers]
+    live = {cid: controller.latest.connectors[(cid, 1)].limit_a for cid in ids}
+    start_index = len(sends.log)
     t0 = time.perf_counter()
     sample(services, controller, amps)  # the loop wakes on it, as on a reading
-    lowered: set[str] = set()
+    lowered: dict[str, float] = {}
     while len(lowered) < len(live):
-        if time.perf_counter() - t0 > 10:
+        if time.perf_counter() - t0 > 30:
             raise RuntimeError(f"only {len(lowered)} of {len(live)} lowered")
         await asyncio.sleep(0)
-        for _, cid, limit in sink.calls[start_index:]:
-            if limit < live[cid]:
-                lowered.add(cid)
-        start_index = len(sink.calls)
-    last = max(t for t, _, _ in sink.calls[-len(live) * 2 :])
-    return last - t0
+        for at, cid, limit in sends.log[start_index:]:
+            if limit < live[cid] and cid not in lowered:
+                lowered[cid] = at
+        start_index = len(sends.log)
+    return max(lowered.values()) - t0
 
 
-async def run(chargers: int, trials: int) -> dict[str, float]:
+async def start_fake(services: Services) -> tuple[EnergyController, Any]:
+    """The controller over the fake sink; chargers appear connected and charging."""
+    for n, charger in enumerate(services.site.config.chargers):
+        state = services.live.charger(charger.id)
+        state.link = ChargerLink.CONNECTED
+        conn = state.connector(1)
+        conn.status, conn.transaction_id = ConnectorStatus.CHARGING, str(n + 1)
+        conn.session_started_at = services.clock.now()
+    controller = EnergyController(
+        services, commands=FakeSink(), tick_s=3600, meters=False
+    )
+    await controller.start()
+
+    async def stop() -> None:
+        await controller.stop()
+
+    return controller, stop
+
+
+async def fleet(url: str, chargers: int) -> None:
+    """Subprocess side: the simulated chargers, each with a running session."""
+    sims = [
+        SimCharger(c["id"], url, "1.6", phases=c["phases"], auto_reconnect=False)
+        for c in site(chargers)["chargers"]
+    ]
+
+    async def begin(sim: SimCharger) -> None:
+        await sim.connect()
+        await sim.plug_in(1, Ev(phases=sim.connectors[1].phases))
+        await sim.tap(1, "BENCH")
+
+    for first in range(0, len(sims), 100):  # a reconnect storm is not the point
+        await asyncio.gather(*(begin(sim) for sim in sims[first : first + 100]))
+    print("ready", flush=True)
+    await asyncio.Event().wait()  # until the benchmark kills this process
+
+
+async def start_ocpp(services: Services) -> tuple[EnergyController, Any]:
+    """The real OCPP server; the simulated chargers run in another process."""
+    central = CentralSystem(services, ws_ping_interval_s=None, heartbeat_timeout_s=1e7)
+    await central.start()
+    port = await central.listen("127.0.0.1", 0)
+    controller = EnergyController(services, tick_s=3600, meters=False)
+    await controller.start()
+    chargers = len(services.site.config.chargers)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, __file__, "--fleet", f"ws://127.0.0.1:{port}/ocpp",
+        "--chargers", str(chargers), stdout=asyncio.subprocess.PIPE,
+        stdin=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    async with asyncio.timeout(300):
+        ready = await proc.stdout.readline()
+    if ready.strip() != b"ready":
+        raise RuntimeError("the charger fleet did not start")
+    live = services.live.chargers
+    ids = [c.id for c in services.site.config.chargers]
+    async with asyncio.timeout(120):
+        await until(
+            lambda: all(
+                cid in live and live[cid].connectors[1].transaction_id for cid in ids
+            ),
+            0.05,
+        )
+
+    async def stop() -> None:
+        await controller.stop()
+        proc.kill()
+        await proc.wait()
+        await central.stop()
+
+    return controller, stop
+
+
+async def run(chargers: int, trials: int, ocpp: bool) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         services = await services_for(Path(tmp), chargers)
-        sink = FakeSink()
-        controller = EnergyController(services, commands=sink, tick_s=3600, meters=False)
-        for n, charger in enumerate(services.site.config.chargers):
-            state = services.live.charger(charger.id)
-            state.link = ChargerLink.CONNECTED
-            conn = state.connector(1)
-            conn.status, conn.transaction_id = ConnectorStatus.CHARGING, str(n + 1)
-            conn.session_started_at = T0
-        await controller.start()
+        controller, stop = await (start_ocpp if ocpp else start_fake)(services)
+        sends = Sends(controller)
         try:
-            # Site limit 8,000 A per phase, shared by ~833 connectors per phase
-            # (~9 A each). The building load jumps from 200 A to 2,000 A: the
-            # meter reads ~9,800 A and every connector must drop to ~7 A.
+            # Site limit 8 A x chargers per phase, shared by ~0.83 x chargers
+            # connectors per phase (~9 A each). The building load jumps from
+            # 0.2 A to 2 A per charger: every connector must drop to ~7 A.
             normal, overload = 0.2 * chargers, 2.0 * chargers
-            await settle(controller, services, normal)
+            await settle(controller, services, sends, normal)
             results = []
             for _ in range(trials):
-                results.append(await trial(controller, services, overload))
-                await settle(controller, services, normal)
+                results.append(await trial(controller, services, sends, overload))
+                await settle(controller, services, sends, normal)
         finally:
-            await controller.stop()
+            await stop()
             await services.db.close()
     results.sort()
     return {
@@ -236,12 +332,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chargers", type=int, default=1000)
     parser.add_argument("--trials", type=int, default=30)
+    parser.add_argument(
+        "--ocpp", action="store_true", help="real OCPP server + simulated chargers"
+    )
+    parser.add_argument("--fleet", help=argparse.SUPPRESS)  # the chargers' process
     args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
-    found = asyncio.run(run(args.chargers, args.trials))
+    logging.basicConfig(level=logging.ERROR)
+    if args.fleet:
+        asyncio.run(fleet(args.fleet, args.chargers))
+        return
+    found = asyncio.run(run(args.chargers, args.trials, args.ocpp))
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, "
           f"Python {sys.version.split()[0]}")  # fmt: skip
-    print("sink: fake command sink (timestamps each SetChargingProfile call)")
+    print(
+        "sink: real OCPP server; simulated OCPP 1.6 chargers over WebSockets in "
+        "a second process (time = profile Accepted by the charger)"
+        if args.ocpp
+        else "sink: fake command sink (time = set_limit call answered)"
+    )
     print(
         f"overload sample -> all {args.chargers} TxProfiles sent, "
         f"{args.trials} trials: p50 {found['p50_ms']:.1f} ms, "
