@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Mapping
 
 from evsite.config.models import Phase
 from evsite.core.allocation_model import (
@@ -308,20 +307,24 @@ def _panels(
             for r in all_paths[path_id]:
                 allocated[r] += amps
     result: dict[str, PanelAllocation] = {}
+    index, plain, reserved = build.plan.index, build.plan.plain, build.reserved
     for pid, cap in build.caps.items():
-        index = build.plan.index[pid]
+        by_phase = index[pid]
+        # A plain panel's figures are the plan's own read-only mappings.
+        available = cap.available_a
+        capacity = (
+            available
+            if cap is plain[pid]
+            else dict.fromkeys(cap.phases, cap.capacity_a)
+        )
         result[pid] = PanelAllocation(
-            panel_id=pid,
-            capacity_a=dict.fromkeys(cap.phases, cap.capacity_a),
-            available_a=dict(cap.available_a),
-            allocated_a=_per_phase(index, allocated),
-            reserved_a=_per_phase(index, build.reserved),
-            measured_a=cap.measured_a,
-            stale=cap.stale,
-            shed=cap.shed,
+            pid,
+            capacity,
+            available if cap is plain[pid] else dict(available),
+            {ph: round(allocated[r], 3) for ph, r in by_phase.items()},
+            {ph: round(reserved[r], 3) for ph, r in by_phase.items()},
+            cap.measured_a,
+            cap.stale,
+            cap.shed,
         )
     return result
-
-
-def _per_phase(index: Mapping[Phase, int], values: list[float]) -> dict[Phase, float]:
-    return {ph: round(values[r], 3) for ph, r in index.items()}

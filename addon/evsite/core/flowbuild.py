@@ -366,11 +366,13 @@ class FlowBuilder:
                 for r in all_paths[path_id]:
                     need[r] += total
         room = self.room
+        hot = {r for r, total in enumerate(need) if total > room[r] - EPS}
         # Equal tuples become one object: the engine groups flows by it, and
         # paths that differ only below the panels that can bind fall together.
         same: dict[tuple[int, ...], tuple[int, ...]] = {}
         result: list[tuple[int, ...]] = []
+        keep = hot.__contains__
         for k, path in enumerate(all_paths):
-            kept = tuple(r for r in path if need[r] > room[r] - EPS) if need_by_path[k] else ()
+            kept = tuple(filter(keep, path)) if need_by_path[k] else ()
             result.append(same.setdefault(kept, kept))
         return result

@@ -171,7 +171,9 @@ class _Run:
         # The level at which each flow reaches its upper bound.
         self.cap = [u / w for u, w in zip(flows.uppers, flows.weights, strict=True)]
         self.load_w = [0.0] * len(room)  # Σ count × weight of rising flows
-        self.users: list[list[int]] = [[] for _ in room]  # groups per resource
+        # Groups per resource, for the resources the members use only: a site
+        # has many idle ones (pruned panels, circuits of other chargers).
+        self.users: dict[int, list[int]] = {}
         self.saturated = [False] * len(room)
         self.state = [0] * n
         self.group = [0] * n
@@ -225,9 +227,7 @@ class _Run:
         self._load(shift)
         room, load_w = self.room, self.load_w
         heap.extend(
-            (room[r] / load_w[r], _EV_SATURATE, r)
-            for r in range(len(room))
-            if load_w[r] > 0
+            (room[r] / load_w[r], _EV_SATURATE, r) for r in self.users if load_w[r] > 0
         )
         heapq.heapify(heap)
         return heap
@@ -238,7 +238,10 @@ class _Run:
         for g, res in enumerate(self.g_res):
             w, delta = g_w[g], shift[g]
             for r in res:
-                users[r].append(g)
+                if r in users:
+                    users[r].append(g)
+                else:
+                    users[r] = [g]
                 load_w[r] += w
                 room[r] += delta
 
