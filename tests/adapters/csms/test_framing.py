@@ -171,3 +171,29 @@ async def test_201_fuzz_smoke_boot_after_garbage(server, connect):
     assert result["status"] == "Accepted"
     await cp.call("Heartbeat", {})
     assert now_iso()
+
+
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [
+        # 2**70 passes the schema ("integer") but fits no database column.
+        ('[2, "big", "StartTransaction", {"connectorId": 1180591620717411303424, '
+         '"idTag": "T", "meterStart": 0, "timestamp": "2026-01-01T00:00:00Z"}]',
+         "PropertyConstraintViolation"),
+        # A lone surrogate cannot be stored as UTF-8.
+        ('[2, "sur", "Authorize", {"idTag": "\\ud800"}]', "ProtocolError"),
+        ('[2, "nan", "MeterValues", {"connectorId": 1, "meterValue": [{"timestamp": '
+         '"2026-01-01T00:00:00Z", "sampledValue": [{"value": "1"}]}], "x": NaN}]',
+         "ProtocolError"),
+    ],
+)  # fmt: skip
+async def test_values_the_database_cannot_hold_are_refused(
+    server, connect, frame, code
+):
+    cp = await connect(server.url("CP16"))
+    await cp.send_raw(frame)
+    answer = await cp.next_frame()
+    assert answer[0] == 4
+    assert answer[2] == code
+    assert "currentTime" in await cp.call("Heartbeat", {})
+    assert await server.rows("SELECT * FROM ocpp_sessions") == []

@@ -119,3 +119,15 @@ def test_session_energy_is_never_negative(start, stop, last):
 
 def test_session_energy_unknown_start():
     assert session_energy(None, 5.0, 5.0) == (None, False)
+
+
+def test_meter_reading_refuses_overflowing_values():
+    for sample in (
+        {"value": 1e308, "unit_of_measure": {"unit": "kWh"}},
+        {"value": 1.0, "unit_of_measure": {"unit": "Wh", "multiplier": 400}},
+    ):
+        with pytest.raises(PayloadError):
+            meter_reading(
+                {"timestamp": "2026-11-22T11:00:00Z", "sampled_value": [sample]},
+                "", NOW,
+            )  # fmt: skip

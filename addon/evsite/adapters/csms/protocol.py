@@ -14,6 +14,7 @@ import asyncio
 import inspect
 import json
 import logging
+import re
 from collections import OrderedDict
 from collections.abc import Callable
 from functools import cache
@@ -25,7 +26,7 @@ from ocpp.charge_point import (
     serialize_as_dict,
     snake_to_camel_case,
 )
-from ocpp.exceptions import OCPPError
+from ocpp.exceptions import OCPPError, PropertyConstraintViolationError
 from ocpp.messages import Call, CallError, CallResult
 from ocpp.routing import after as _after
 from ocpp.routing import on as _on
@@ -36,6 +37,7 @@ from evsite.adapters.csms.translate import payload_digest
 _LOGGER = logging.getLogger(__name__)
 
 F = TypeVar("F", bound=Callable[..., Any])
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def on(action: str) -> Callable[[F], F]:
@@ -109,12 +111,26 @@ def _camel_key(key: str) -> str:
 
 
 def to_snake(data: Any) -> Any:
-    """CamelCase keys -> snake_case, recursively (the library's rules, cached)."""
+    """CamelCase keys -> snake_case, recursively (the library's rules, cached).
+
+    Raises:
+        PropertyConstraintViolationError: an integer outside 64 bits (SQLite
+            could not store it; OCPP integers are 32-bit).
+    """
     if isinstance(data, dict):
         return {_snake_key(k): to_snake(v) for k, v in data.items()}
     if isinstance(data, list):
         return [to_snake(v) for v in data]
+    if type(data) is int and not -(2**63) <= data < 2**63:
+        raise PropertyConstraintViolationError(
+            details={"cause": f"integer {data} is out of range"}
+        )
     return data
+
+
+def _no_constant(name: str) -> Any:
+    """Refuse NaN and Infinity: they are not JSON (RFC 8259)."""
+    raise ValueError(f"{name} is not valid JSON")
 
 
 def to_camel(data: Any) -> Any:
@@ -212,8 +228,11 @@ class EndpointMixin:
     async def _parse(self, raw: str) -> Call | CallResult | CallError | None:
         """The frame as a message, or None after answering a framing error."""
         try:
-            data = json.loads(raw)
-        except ValueError:
+            data = json.loads(raw, parse_constant=_no_constant)
+            if _SURROGATE_ESCAPE.search(raw):
+                # A lone UTF-16 surrogate cannot be stored (or sent) as UTF-8.
+                json.dumps(data, ensure_ascii=False).encode()
+        except (ValueError, UnicodeError):
             await self._error("-1", "RpcFrameworkError", "message is not valid JSON")
             return None
         if not isinstance(data, list) or not data:
@@ -266,14 +285,9 @@ class EndpointMixin:
             )
             return
         self._replying = None
-        if call.action in REPLAYED_ACTIONS:
-            digest = payload_digest(to_snake(call.payload))
-            stored = await self.link.stored_reply(call.unique_id, digest)
-            if stored is not None:
-                await self.link.send(stored)
-                return
-            self._replying = (call.unique_id, digest, call.action)
         try:
+            if call.action in REPLAYED_ACTIONS and await self._replayed(call):
+                return
             await self._handle_call(call)
         except OCPPError as err:
             await self._error(call.unique_id, err.code, err.description, err.details)
@@ -282,6 +296,16 @@ class EndpointMixin:
             await self._error(call.unique_id, "InternalError", "internal error")
         finally:
             self._replying = None
+
+    async def _replayed(self, call: Call) -> bool:
+        """Answer a repeated transaction message with its stored reply."""
+        digest = payload_digest(to_snake(call.payload))
+        stored = await self.link.stored_reply(call.unique_id, digest)
+        if stored is not None:
+            await self.link.send(stored)
+            return True
+        self._replying = (call.unique_id, digest, call.action)
+        return False
 
     async def _error(
         self, message_id: str, code: str, description: str, details: Any = None

@@ -135,6 +135,17 @@ def _number(value: Any, field: str) -> float:
     return number
 
 
+def _scaled(value: float, multiplier: int, scale: float, field: str) -> float:
+    """``value`` × 10^multiplier × unit scale, refused when not finite."""
+    try:
+        result = value * 10.0**multiplier * scale
+    except OverflowError as err:
+        raise PayloadError(field, "value out of range") from err
+    if not math.isfinite(result):
+        raise PayloadError(field, "value out of range")
+    return result
+
+
 def _unit(sample: Mapping[str, Any]) -> tuple[str | None, int]:
     """Unit and power-of-ten multiplier (1.6 ``unit``; 2.0.1 ``unit_of_measure``)."""
     uom = sample.get("unit_of_measure")
@@ -169,8 +180,12 @@ def meter_reading(
         measurand = sample.get("measurand", ENERGY)
         context = sample.get("context", context)
         unit, multiplier = _unit(sample)
-        value = _number(sample.get("value"), f"{field}.value") * 10.0**multiplier
-        value *= _SCALE.get(unit or "", 1.0)
+        value = _scaled(
+            _number(sample.get("value"), f"{field}.value"),
+            multiplier,
+            _SCALE.get(unit or "", 1.0),
+            f"{field}.value",
+        )
         phase = sample.get("phase")
         if measurand == ENERGY and sample.get("location", "Outlet") != "EV":
             if phase is None:
