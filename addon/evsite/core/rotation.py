@@ -20,9 +20,11 @@ from __future__ import annotations
 
 from collections.abc import Collection, Container, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from evsite.core.allocation_model import ConnectorKey, RotationEntry, RotationState
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # a missing time sorts as timestamp 0
 
 
 @dataclass(slots=True)
@@ -62,18 +64,18 @@ def admission_order(
         A permutation of ``range(len(candidates.keys))``.
     """
     slot_start = now - timedelta(minutes=rotation_minutes)
-    now_ts = now.timestamp()
     entries = state.entries
     sort_keys = []
+    # Aware datetimes sort like their timestamps, without converting each.
     for i, key in enumerate(candidates.keys):
         entry = entries.get(key)
-        waited = 0.0
+        waited = _EPOCH
         if entry is not None and entry.admitted_since is not None:
             group = 0 if entry.admitted_since > slot_start else 2
         else:
             group = 1
             since = entry.paused_since if entry is not None else None
-            waited = since.timestamp() if since is not None else now_ts
+            waited = since if since is not None else now
         start = candidates.session_start[i]
         sort_keys.append(
             (
@@ -81,7 +83,7 @@ def admission_order(
                 group,
                 waited,
                 candidates.energy_wh[i],
-                start.timestamp() if start is not None else 0.0,
+                _EPOCH if start is None else start,
                 key,
             )
         )

@@ -59,21 +59,45 @@ def admit(
     """
     admitted: list[int] = []
     blocked: dict[int, int] = {}
+    look = room.__getitem__
+    repeats: dict[int, bool] = {}  # by id: the tuple lists a resource twice
     for i in order:
         need = floors[i]
-        used: list[int] = []
-        for r in resources[i]:
-            if room[r] < need - EPS:
-                blocked[i] = r
-                break
-            room[r] -= need
-            used.append(r)
-        if i in blocked:
-            for r in used:  # undo a partial reservation
-                room[r] += need
-        else:
+        res = resources[i]
+        twice = repeats.get(id(res))
+        if twice is None:
+            twice = repeats[id(res)] = len(set(res)) < len(res)
+        if twice:  # each occurrence takes its share: check as we go
+            _admit_one(i, res, need, room, admitted=admitted, blocked=blocked)
+        elif not res or min(map(look, res)) >= need - EPS:
+            for r in res:
+                room[r] -= need
             admitted.append(i)
+        else:  # name the first resource on the path without room
+            blocked[i] = next(r for r in res if room[r] < need - EPS)
     return admitted, blocked
+
+
+def _admit_one(
+    i: int,
+    res: Sequence[int],
+    need: float,
+    room: list[float],
+    *,
+    admitted: list[int],
+    blocked: dict[int, int],
+) -> None:
+    """Admit flow ``i`` resource by resource, or undo and record the blocker."""
+    used: list[int] = []
+    for r in res:
+        if room[r] < need - EPS:
+            blocked[i] = r
+            for u in used:  # undo a partial reservation
+                room[u] += need
+            return
+        room[r] -= need
+        used.append(r)
+    admitted.append(i)
 
 
 @dataclass(slots=True)
