@@ -58,6 +58,9 @@ MAX_FRAME_BYTES = 1 << 20
 REPLY_RETENTION = timedelta(days=7)
 PRUNE_INTERVAL_S = 3600.0
 GIL_SWITCH_INTERVAL_S = 0.0005
+# Pending TCP connections: a whole site reconnecting at once (aiohttp's 128
+# would drop SYNs and make chargers back off for seconds).
+LISTEN_BACKLOG = 4096
 
 
 class CentralSystem:
@@ -126,13 +129,16 @@ class CentralSystem:
     async def listen(self, host: str | None = None, port: int | None = None) -> int:
         """Serve :attr:`app` on its own listener (TLS when configured); the port."""
         settings = self.services.settings.ocpp
-        self._runner = web.AppRunner(self.app, handle_signals=False)
+        # No access log: a reconnect storm of thousands of chargers would log
+        # every socket; connection events and refusals are logged by evsite.
+        self._runner = web.AppRunner(self.app, handle_signals=False, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(
             self._runner,
             host if host is not None else settings.host,
             port if port is not None else settings.port,
             ssl_context=server_ssl_context(settings),
+            backlog=LISTEN_BACKLOG,
         )
         await site.start()
         address = self._runner.addresses[0]
