@@ -133,9 +133,11 @@ frames = st.one_of(
         st.text(min_size=1, max_size=40),
         st.sampled_from(["Heartbeat", "BootNotification", "MeterValues",
                          "StartTransaction", "StopTransaction", "StatusNotification",
-                         "TransactionEvent", "Authorize", "Nope"]),
+                         "TransactionEvent", "Authorize", "NotifyEvent", "Nope"]),
         st.dictionaries(st.sampled_from(["connectorId", "idTag", "meterStart",
                                          "timestamp", "transactionId", "meterValue",
+                                         "evseId",
+                                         "eventType", "seqNo", "transactionInfo",
                                          "status", "errorCode", "meterStop"]),
                         st.one_of(st.integers(), st.text(max_size=12),
                                   st.lists(st.integers(), max_size=2)), max_size=5),
@@ -144,13 +146,18 @@ frames = st.one_of(
 
 
 @settings(
-    max_examples=60,
+    max_examples=80,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
-@given(batch=st.lists(frames, min_size=1, max_size=8))
-async def test_fuzzed_frames_do_not_affect_other_chargers(server, connect, batch):
-    victim = await connect(server.url("OTHER"))
+@given(
+    batch=st.lists(frames, min_size=1, max_size=8),
+    protocols=st.sampled_from([("ocpp1.6",), V201]),
+)
+async def test_fuzzed_frames_do_not_affect_other_chargers(
+    server, connect, batch, protocols
+):
+    victim = await connect(server.url("OTHER"), protocols=protocols)
     bystander = await connect(server.url("CP16"))
     await bystander.call("BootNotification", BOOT16)
     for frame in batch:
