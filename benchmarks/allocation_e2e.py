@@ -39,7 +39,7 @@ from evsite.adapters.storage.site_repo import SiteRepository
 from evsite.config.load import parse_site
 from evsite.context import Services, SiteHolder
 from evsite.control.clock import ManualClock
-from evsite.control.dispatch import Command
+from evsite.control.dispatch_plan import Command
 from evsite.control.energy import EnergyController
 from evsite.control.events import EventBus
 from evsite.control.live import ChargerLink, ConnectorStatus, LiveState, MeterSample

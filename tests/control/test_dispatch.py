@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from evsite.control.dispatch import Target, plan_step
+from evsite.control.dispatch_plan import Target, plan_step
 
 
 def _plan(
@@ -46,9 +48,9 @@ def _plan(
     ],
 )
 def test_plan_step(
-    target: float, current: float, options: dict[str, object], expected: float | None
+    target: float, current: float, options: dict[str, Any], expected: float | None
 ) -> None:
-    assert _plan(target, current, **options) == expected  # type: ignore[arg-type]
+    assert _plan(target, current, **options) == expected
 
 
 def test_ramp_reaches_the_target_in_bounded_steps() -> None:

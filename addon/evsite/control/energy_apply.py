@@ -15,7 +15,8 @@ from zoneinfo import ZoneInfo
 from evsite.adapters.storage.energy_repo import EnergyRepository
 from evsite.config.models import Charger, Panel, Phase, SiteConfig
 from evsite.context import Services
-from evsite.control.dispatch import Dispatcher, Target
+from evsite.control.dispatch import Dispatcher
+from evsite.control.dispatch_plan import Target
 from evsite.control.energy_snapshot import Overrides
 from evsite.control.events import Event, EventKind
 from evsite.control.live import ChargerState, MeterSample
