@@ -20,6 +20,7 @@ from evsite.control.energy import EnergyController
 from evsite.control.events import Event, EventBus, EventKind
 from evsite.control.live import ChargerLink, ConnectorStatus, LiveState, MeterSample
 from evsite.control.ports import LocalListEntry, ProfilePurpose
+from evsite.errors import ChargerError
 from tests.conftest import wait_until
 
 START = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)  # a Monday
@@ -87,6 +88,8 @@ class FakeCommands:
         self.connected: set[str] = set()
         self.rejecting: set[str] = set()
         self.slow: dict[str, asyncio.Event] = {}
+        self.failing: set[str] = set()  # the link fails (not a rejection)
+        self.no_smart_charging: set[str] = set()
         self.sent: list[Sent] = []
 
     def is_connected(self, charger_id: str) -> bool:
@@ -94,8 +97,10 @@ class FakeCommands:
         return charger_id in self.connected
 
     def supports(self, charger_id: str, feature: str) -> bool:
-        """Everything."""
-        return True
+        """Everything, except smart charging where told."""
+        return not (
+            feature == "smart_charging" and charger_id in self.no_smart_charging
+        )
 
     async def set_limit(
         self,
@@ -109,6 +114,8 @@ class FakeCommands:
         gate = self.slow.get(charger_id)
         if gate is not None:
             await gate.wait()
+        if charger_id in self.failing:
+            raise ChargerError(f"charger {charger_id!r}: call timed out")
         sent = Sent(charger_id, connector_id, limit_a, purpose, transaction_id)
         self.sent.append(sent)
         return charger_id not in self.rejecting

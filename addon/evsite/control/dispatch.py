@@ -75,6 +75,7 @@ class Dispatcher:
         self.in_force: dict[tuple[str, int], InForce] = {}
         self.defaults_in_force: dict[str, float | None] = {}
         self._wanted_default: dict[str, float] = {}
+        self.undelivered_defaults: set[str] = set()  # the controller re-pushes
         self.deadband_a = 0.5
         self.ramp_up_step_a = 4.0
         self.sent_count = 0
@@ -231,6 +232,8 @@ class Dispatcher:
         except (TimeoutError, EvsiteError, OSError) as err:
             # Not a rejection: the link failed; the next cycle sends again.
             _LOGGER.warning("profile to %s not delivered: %s", charger_id, err)
+            if cmd.purpose is ProfilePurpose.TX_DEFAULT:
+                self.undelivered_defaults.add(charger_id)
             return True
         self.sent_count += 1
         if self.on_sent is not None:

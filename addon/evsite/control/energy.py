@@ -238,25 +238,38 @@ class EnergyController:
     def _dispatch(self, allocation: Allocation) -> None:
         """Push TxDefaults where needed and submit every online charger's targets."""
         config = self.services.site.config
-        cache = self.state.cache(config)
         for charger in config.chargers:
             cid = charger.id
             if not self.commands.is_connected(cid):
                 continue
-            wanted = cache.per_port_default[cid]
-            if (
-                cid in self.state.needs_default
-                or self.state.default_wanted.get(cid) != wanted
-            ):
-                self.state.needs_default.discard(cid)
-                self.state.default_wanted[cid] = wanted
-                self.dispatcher.push_default(cid, wanted)
+            self._push_default(cid)
             live = self.services.live.chargers.get(cid)
             if live is None or not live.controllable:
+                continue
+            if not self.commands.supports(cid, "smart_charging"):
+                # No SetChargingProfile at all: reserve its full limit.
+                self._control_changed(cid, False)
                 continue
             self.dispatcher.submit(
                 cid, charger_targets(charger, allocation, live, config)
             )
+
+    def _push_default(self, charger_id: str) -> None:
+        """Queue the TxDefault on (re)connect, on change, or after a failed send."""
+        wanted = self.state.cache(self.services.site.config).per_port_default[
+            charger_id
+        ]
+        state = self.state
+        undelivered = self.dispatcher.undelivered_defaults
+        if (
+            charger_id in state.needs_default
+            or charger_id in undelivered
+            or state.default_wanted.get(charger_id) != wanted
+        ):
+            state.needs_default.discard(charger_id)
+            undelivered.discard(charger_id)
+            state.default_wanted[charger_id] = wanted
+            self.dispatcher.push_default(charger_id, wanted)
 
     def _control_changed(self, charger_id: str, controllable: bool) -> None:
         """The dispatcher found a charger (un)controllable: show it, re-allocate."""
