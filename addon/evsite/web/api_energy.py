@@ -196,7 +196,7 @@ async def _enabled(request: web.Request) -> bool:
     summary="Charge now: lift the delay for this connector's session",
     tag="energy",
     roles=OPERATE,
-    request_schema=energy_schema.ENABLED,
+    # No request_schema: the body is optional (OpenAPI would mark it required).
     description='Optional body {"enabled": false} switches it off.',
     errors=(400, 404, 503),
 )
