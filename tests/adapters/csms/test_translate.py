@@ -8,13 +8,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from evsite.adapters.csms.profiles import (
+    profile_limit,
+    rate_unit_from_16,
+    rate_unit_from_201,
+)
 from evsite.adapters.csms.translate import (
     PayloadError,
     charger_time,
     meter_reading,
-    profile_limit,
-    rate_unit_from_16,
-    rate_unit_from_201,
     session_energy,
     status_16,
     status_201,

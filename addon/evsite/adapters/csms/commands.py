@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from evsite.adapters.csms import calls
 from evsite.adapters.csms.connection import Connection
-from evsite.adapters.csms.translate import charging_profile, profile_limit
+from evsite.adapters.csms.profiles import charging_profile, profile_limit
 from evsite.adapters.storage import ocpp_repo as sql
 from evsite.control.ports import LocalListEntry, ProfilePurpose
 from evsite.errors import ChargerError

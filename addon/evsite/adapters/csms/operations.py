@@ -12,7 +12,7 @@ from typing import Any
 
 from evsite.adapters.csms import calls
 from evsite.adapters.csms.commands import Commands
-from evsite.adapters.csms.translate import (
+from evsite.adapters.csms.profiles import (
     purpose_name,
     rate_unit_from_16,
     rate_unit_from_201,

@@ -18,7 +18,7 @@ from ocpp.exceptions import FormatViolationError
 
 from evsite.adapters.csms.domain import MeterReading
 from evsite.control.live import ConnectorStatus
-from evsite.control.ports import AuthResult, IdTagStatus, ProfilePurpose
+from evsite.control.ports import AuthResult, IdTagStatus
 
 # A charger clock more than this far ahead of ours is wrong, not early.
 MAX_CLOCK_AHEAD = timedelta(minutes=5)
@@ -281,105 +281,3 @@ def id_token_info_201(result: AuthResult) -> dict[str, Any]:
     if result.parent_id_tag is not None:
         info["group_id_token"] = {"id_token": result.parent_id_tag, "type": "Central"}
     return info
-
-
-# Charging profiles
-
-_PURPOSE_16 = {
-    ProfilePurpose.TX: "TxProfile",
-    ProfilePurpose.TX_DEFAULT: "TxDefaultProfile",
-    ProfilePurpose.CHARGER_MAX: "ChargePointMaxProfile",
-}
-_PURPOSE_201 = {
-    ProfilePurpose.TX: "TxProfile",
-    ProfilePurpose.TX_DEFAULT: "TxDefaultProfile",
-    ProfilePurpose.CHARGER_MAX: "ChargingStationMaxProfile",
-}
-
-
-def purpose_name(version: str, purpose: ProfilePurpose) -> str:
-    """The OCPP chargingProfilePurpose for ``purpose`` in ``version``."""
-    return (_PURPOSE_16 if version == "1.6" else _PURPOSE_201)[purpose]
-
-
-def phase_voltage(voltage: float, phases: int) -> float:
-    """Voltage per phase: a 3-phase supply quoted line-to-line (>300 V) / √3."""
-    if phases == 3 and voltage > 300:
-        return voltage / math.sqrt(3)
-    return voltage
-
-
-def profile_limit(limit_a: float, unit: str, voltage: float, phases: int) -> float:
-    """The schedule limit: A to one decimal (1.6 schema), or W = A × V × phases."""
-    if unit == "W":
-        return float(round(limit_a * phase_voltage(voltage, phases) * phases))
-    return round(limit_a, 1)
-
-
-def rate_unit_from_16(value: str | None) -> str | None:
-    """``ChargingScheduleAllowedChargingRateUnit`` ("Current,Power") -> A or W."""
-    if not value:
-        return None
-    units = {part.strip().lower() for part in value.split(",")}
-    if "current" in units or "a" in units:
-        return "A"
-    if "power" in units or "w" in units:
-        return "W"
-    return None
-
-
-def rate_unit_from_201(value: str | None) -> str | None:
-    """SmartChargingCtrlr ``RateUnit`` ("A,W") -> A or W (A preferred)."""
-    return rate_unit_from_16(value)
-
-
-def charging_profile(
-    *,
-    version: str,
-    profile_id: int,
-    purpose: ProfilePurpose,
-    stack_level: int,
-    limit: float,
-    unit: str,
-    phases: int,
-    transaction_id: str | None,
-    valid_to: datetime | None = None,
-) -> dict[str, Any]:
-    """A Relative single-period profile as a 1.6 or 2.0.1 snake_case dict."""
-    period: dict[str, Any] = {"start_period": 0, "limit": limit}
-    if phases in (1, 3):
-        period["number_phases"] = phases
-    if version == "1.6":
-        profile: dict[str, Any] = {
-            "charging_profile_id": profile_id,
-            "stack_level": stack_level,
-            "charging_profile_purpose": _PURPOSE_16[purpose],
-            "charging_profile_kind": "Relative",
-            "charging_schedule": {
-                "charging_rate_unit": unit,
-                "charging_schedule_period": [period],
-            },
-        }
-        if transaction_id is not None:
-            profile["transaction_id"] = int(transaction_id)
-        if valid_to is not None:
-            profile["valid_to"] = iso(valid_to)
-        return profile
-    profile = {
-        "id": profile_id,
-        "stack_level": stack_level,
-        "charging_profile_purpose": _PURPOSE_201[purpose],
-        "charging_profile_kind": "Relative",
-        "charging_schedule": [
-            {
-                "id": profile_id,
-                "charging_rate_unit": unit,
-                "charging_schedule_period": [period],
-            }
-        ],
-    }
-    if transaction_id is not None:
-        profile["transaction_id"] = transaction_id
-    if valid_to is not None:
-        profile["valid_to"] = iso(valid_to)
-    return profile
