@@ -6,10 +6,18 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from evsite.config.models import Charger, MeterConfig, MeterKind, Panel, Phase
-from evsite.core.allocation_model import PanelMeasurement
-from evsite.core.capacity import is_stale
+from evsite.config.models import (
+    Charger,
+    EnergySettings,
+    MeterConfig,
+    MeterKind,
+    Panel,
+    Phase,
+)
+from evsite.core.allocation_model import PanelMeasurement, Snapshot
+from evsite.core.capacity import is_stale, panel_capacities
 from evsite.core.plan import SitePlan, plan_for
+from evsite.core.shedding import ShedState
 from evsite.core.tree import PanelTree
 
 L1, L2, L3 = Phase.L1, Phase.L2, Phase.L3
@@ -93,3 +101,63 @@ def test_plan_for_memoises_by_tree_identity() -> None:
     again = plan_for(first)
     assert again.tree is first
     assert again.paths == plans[0].paths
+
+
+def test_rows_path_phases_and_plain_capacities() -> None:
+    tree = PanelTree.build(
+        [
+            Panel("main", "main", 100, 3, 400),
+            Panel("sub", "sub", 40, 3, 400, parent="main"),
+        ],
+        [
+            Charger("t", "sub", 32, phases=3, weight=2.0, priority=1),
+            Charger("s", "main", 16, phase_connection=L3, min_current_a=8),
+        ],
+    )
+    plan = SitePlan.build(tree)
+    t, s = plan.rows
+    assert (t[0], t[1], t[2], t[4], t[5], t[6]) == ("t", (("t", 1),), 32, 2.0, 1, "sub")
+    assert t[3] is None
+    assert (t[9], t[10]) == ((L1, L2, L3), (L1,))
+    assert plan.path_phases[t[7]] == (L1, L2, L3)
+    assert plan.path_phases[t[8]] == (L1,)
+    assert (s[0], s[2], s[3], s[4], s[5], s[6]) == ("s", 16, 8, 1.0, 0, "main")
+    assert s[7] == s[8]  # a 1-phase charger has one path
+    assert plan.path_phases[s[7]] == (L3,)
+    for pid, cap in plan.plain.items():
+        assert cap.available_a == dict.fromkeys(tree.panel_phases(pid), cap.capacity_a)
+        assert not cap.stale
+        assert not cap.shed
+        assert cap.measured_a is None
+    assert plan.plain["sub"].capacity_a == tree.panels["sub"].capacity_a
+
+
+def test_panel_capacities_reuse_the_plain_object_only_when_nothing_applies() -> None:
+    tree = PanelTree.build(
+        [
+            Panel("main", "main", 100, 3, 400, meter=METERED.meter),
+            Panel("a", "a", 40, 3, 400, parent="main"),
+            Panel("b", "b", 40, 3, 400, parent="main"),
+            Panel("c", "c", 40, 3, 400, parent="main"),
+            Panel("d", "d", 40, 3, 400, parent="main"),
+        ],
+        [],
+    )
+    plan = SitePlan.build(tree)
+    sample = PanelMeasurement("d", dict.fromkeys((L1, L2, L3), 10.0), NOW)
+    snap = Snapshot(
+        tree,
+        EnergySettings(),
+        NOW,
+        measurements={"d": sample},
+        scheduled_limits_a={"b": 20.0},
+        shedding={"c": ShedState("c", active=True)},
+    )
+    caps = panel_capacities(snap, plan.plain)
+    assert caps["a"] is plan.plain["a"]
+    for pid in ("main", "b", "c", "d"):
+        assert caps[pid] is not plan.plain[pid]
+    assert caps == panel_capacities(snap)  # the same figures either way
+    assert caps["b"].available_a[L1] == 20.0
+    # A sample counts even without a meter.
+    assert caps["d"].available_a[L1] == tree.panels["d"].capacity_a - 10.0

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 from evsite.core.allocation_model import RotationEntry, RotationState
-from evsite.core.rotation import Candidates, admission_order, next_rotation
+from evsite.core.rotation import Candidates, admission_order, next_rotation, rotate
 
 NOW = datetime(2026, 3, 2, 12, tzinfo=UTC)
 
@@ -76,3 +76,36 @@ def test_next_rotation_keeps_starts_and_forgets_the_gone() -> None:
     flipped = next_rotation(c, [2], RotationState(new), NOW + timedelta(minutes=1))
     assert flipped.entries[("run", 1)].paused_since == NOW + timedelta(minutes=1)
     assert flipped.entries[("wait", 1)].admitted_since == NOW + timedelta(minutes=1)
+
+
+def test_rotate_from_paused_indices_matches_next_rotation() -> None:
+    c = cands(("a", 0, 0.0), ("b", 0, 0.0), ("c", 0, 0.0))
+    since = NOW - timedelta(minutes=7)
+    state = RotationState(
+        {("a", 1): RotationEntry(paused_since=since), ("c", 1): RotationEntry(since)}
+    )
+    for admitted in ([0, 1, 2], [1], [], [0, 2]):
+        paused = {i for i in range(3) if i not in admitted}
+        assert rotate(c.keys, paused, state, NOW) == next_rotation(
+            c, admitted, state, NOW
+        )
+    # Everyone running: entries that did not change are the old objects.
+    everyone = rotate(c.keys, {}, state, NOW).entries
+    assert everyone[("c", 1)] is state.entries[("c", 1)]
+    assert everyone[("a", 1)] == everyone[("b", 1)] == RotationEntry(NOW)
+
+
+def test_order_is_the_same_with_other_timezones() -> None:
+    # Aware datetimes in different zones sort by the instant they name.
+    plus_two = timezone(timedelta(hours=2))
+    c = Candidates()
+    c.add(("late", 1), 0, 0.0, (NOW + timedelta(minutes=5)).astimezone(plus_two))
+    c.add(("early", 1), 0, 0.0, NOW - timedelta(minutes=5))
+    state = RotationState(
+        {
+            ("late", 1): RotationEntry(paused_since=NOW.astimezone(plus_two)),
+            ("early", 1): RotationEntry(paused_since=NOW - timedelta(seconds=1)),
+        }
+    )
+    order = admission_order(c, state, NOW, 15)
+    assert [c.keys[i][0] for i in order] == ["early", "late"]

@@ -130,3 +130,68 @@ def test_every_flow_has_a_bottleneck(system: tuple[FlowTable, list[float]]) -> N
         for j in members:
             if r in flows.resources[j]:
                 assert rates[j] / flows.weights[j] <= mine + 1e-6
+
+
+@st.composite
+def counted_systems(
+    draw: st.DrawFn,
+) -> tuple[FlowTable, list[float]]:
+    """Flows with counts, floors and shared resource tuples (as the allocator has)."""
+    n_res = draw(st.integers(1, 5))
+    paths = [
+        tuple(draw(st.lists(st.integers(0, n_res - 1), min_size=0, max_size=4)))
+        for _ in range(draw(st.integers(1, 3)))
+    ]
+    flows = FlowTable()
+    for _ in range(draw(st.integers(1, 8))):
+        flows.resources.append(draw(st.sampled_from(paths)))
+        flows.weights.append(draw(st.sampled_from([0.5, 1.0, 2.0])))
+        floor = float(draw(st.sampled_from([0, 0, 2, 6])))
+        flows.floors.append(floor)
+        flows.uppers.append(floor + draw(st.integers(0, 40)))
+        flows.counts.append(draw(st.integers(1, 4)))
+    room = [float(draw(st.integers(0, 200))) for _ in range(n_res)]
+    return flows, room
+
+
+@settings(max_examples=300, deadline=None)
+@given(system=counted_systems())
+def test_a_counted_flow_fills_like_its_copies(
+    system: tuple[FlowTable, list[float]],
+) -> None:
+    """A flow with count k gets the rate each of k separate copies would get."""
+    flows, room = system
+    expanded = FlowTable()
+    origin: list[int] = []
+    for i, count in enumerate(flows.counts):
+        for _ in range(count):
+            expanded.resources.append(list(flows.resources[i]))  # own object each
+            expanded.weights.append(flows.weights[i])
+            expanded.floors.append(flows.floors[i])
+            expanded.uppers.append(flows.uppers[i])
+            origin.append(i)
+    need = [0.0] * len(room)
+    for i, res in enumerate(expanded.resources):
+        for r in res:
+            need[r] += expanded.floors[i]
+    room = [max(cap, need[r]) for r, cap in enumerate(room)]  # floors must fit
+    merged_room, copies_room = list(room), list(room)
+    rates, binding = fill(range(len(flows.counts)), flows, merged_room)
+    copy_rates, _ = fill(range(len(origin)), expanded, copies_room)
+    for j, i in enumerate(origin):
+        assert abs(copy_rates[j] - rates[i]) < 1e-6, (i, copy_rates[j], rates[i])
+        assert flows.floors[i] - 1e-9 <= rates[i] <= flows.uppers[i] + 1e-9
+        if binding[i] == CAPPED:
+            assert abs(rates[i] - flows.uppers[i]) < 1e-9 or rates[i] == flows.floors[i]
+    for a, b in zip(merged_room, copies_room, strict=True):
+        assert abs(a - b) < 1e-6
+
+
+def test_admit_counts_a_repeated_resource_once_per_occurrence() -> None:
+    # A 3-phase load on a 1-phase panel lists its resource three times.
+    resources = [(0, 0, 0), (0,), (1, 0)]
+    room = [17.0, 10.0]
+    admitted, blocked = admit([0, 1, 2], resources, [6.0, 6.0, 6.0], room)
+    assert blocked == {0: 0}  # needs 18 A on r0: its partial hold is given back
+    assert admitted == [1, 2]
+    assert room == [5.0, 4.0]
