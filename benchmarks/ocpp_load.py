@@ -178,6 +178,8 @@ def main() -> None:
                 f"p99 {w[1]:.0f} ms over {w[2]} acks"
             )
         r.trace = []
+        if r.storm_outcomes:
+            print(f"[{r.target}] storm outcomes: {r.storm_outcomes}")
     if args.json:
         Path(args.json).write_text(
             json.dumps(
