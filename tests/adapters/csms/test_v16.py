@@ -205,3 +205,23 @@ async def test_disconnect_updates_link(server, connect):
 
     await wait_for(lambda: state.link is ChargerLink.DISCONNECTED)
     assert server.kinds(EventKind.CHARGER_DISCONNECTED, "CP16")
+
+
+async def test_charger_level_status_and_meter_are_not_ports(server, connect):
+    cp = await booted(server, connect)
+    await cp.call(
+        "StatusNotification",
+        {"connectorId": 0, "errorCode": "PowerMeterFailure", "status": "Faulted"},
+    )
+    await cp.call("MeterValues", {"connectorId": 0, "meterValue": [
+        {"timestamp": now_iso(), "sampledValue": [{"value": "99"}]}]})  # fmt: skip
+    assert 0 not in server.services.live.chargers["CP16"].connectors
+    (alarm,) = server.kinds(EventKind.ALARM, "CP16")
+    assert (alarm.connector_id, alarm.data["alarm"]) == (0, "PowerMeterFailure")
+    stored = await server.rows("SELECT connector_id, status FROM ocpp_status")
+    assert stored == [{"connector_id": 0, "status": "faulted"}]
+    await cp.call(
+        "StatusNotification",
+        {"connectorId": 0, "errorCode": "NoError", "status": "Available"},
+    )
+    assert server.kinds(EventKind.ALARM_CLEARED, "CP16")

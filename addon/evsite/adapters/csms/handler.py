@@ -19,7 +19,7 @@ from evsite.adapters.storage.ocpp_repo import OcppRepository
 from evsite.config.models import Scope
 from evsite.context import Services
 from evsite.control.events import Event, EventKind
-from evsite.control.live import ChargerLink, ChargerState, ConnectorStatus
+from evsite.control.live import ChargerLink, ChargerState
 from evsite.control.ports import Authorizer, AuthPurpose, AuthResult, IdTagStatus
 from evsite.errors import EvsiteError
 
@@ -39,6 +39,7 @@ class MessageHandler:
         # Charger time of the newest status applied per connector, so an older
         # replayed status is logged but does not overwrite the live one.
         self._status_at: dict[tuple[str, int], datetime] = {}
+        self._faulted: dict[tuple[str, int], bool] = {}
 
     def now(self) -> datetime:
         """The current time from the service clock."""
@@ -151,14 +152,14 @@ class MessageHandler:
         if newest is not None and report.at < newest:
             return  # an older replayed status: stored in the log, not live
         self._status_at[key] = report.at
-        connector = self.state(charger_id).connector(report.connector_id)
-        was_fault = connector.status is ConnectorStatus.FAULTED or (
-            connector.error_code not in (None, "NoError")
-        )
-        connector.status = report.status
-        connector.error_code = report.error_code
-        connector.vendor_error_code = report.vendor_error_code
-        self.changed(charger_id)
+        was_fault = self._faulted.get(key, False)
+        self._faulted[key] = report.fault
+        if report.connector_id != 0:  # 0 is the charger itself, not a port
+            connector = self.state(charger_id).connector(report.connector_id)
+            connector.status = report.status
+            connector.error_code = report.error_code
+            connector.vendor_error_code = report.vendor_error_code
+            self.changed(charger_id)
         self.publish(
             EventKind.STATUS_CHANGED, charger_id, report.connector_id,
             status=report.status.value, error_code=report.error_code,

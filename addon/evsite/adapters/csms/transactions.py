@@ -286,6 +286,8 @@ class Transactions:
         """Apply the newest reading to live state; older replays only to storage."""
         if not readings:
             return
+        if connector_id == 0:
+            return  # the charger's main meter: stored, not a port's live state
         newest = max(readings, key=lambda r: r.at)
         if session is not None and newest.energy_wh is not None:
             if session.meter_start_wh is None:
