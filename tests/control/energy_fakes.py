@@ -89,7 +89,6 @@ class FakeCommands:
         self.rejecting: set[str] = set()
         self.slow: dict[str, asyncio.Event] = {}
         self.failing: set[str] = set()  # the link fails (not a rejection)
-        self.no_smart_charging: set[str] = set()
         self.sent: list[Sent] = []
 
     def is_connected(self, charger_id: str) -> bool:
@@ -97,10 +96,8 @@ class FakeCommands:
         return charger_id in self.connected
 
     def supports(self, charger_id: str, feature: str) -> bool:
-        """Everything, except smart charging where told."""
-        return not (
-            feature == "smart_charging" and charger_id in self.no_smart_charging
-        )
+        """Everything."""
+        return True
 
     async def set_limit(
         self,

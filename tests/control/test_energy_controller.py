@@ -372,19 +372,3 @@ async def test_undelivered_default_is_pushed_again(services: Services) -> None:
         await settle(controller)
         await wait_until(lambda: commands.defaults("CP-1") == [20.0])
         assert controller.dispatcher.defaults_in_force["CP-1"] == 20.0
-
-
-async def test_charger_without_smart_charging_is_uncontrollable(
-    services: Services,
-) -> None:
-    commands = FakeCommands()
-    commands.no_smart_charging.add("CP-1")
-    async with running(services, commands) as controller:
-        for cid in ("CP-1", "CP-2"):
-            connect(services, commands, cid)
-        start_session(services, "CP-2", tx="2")
-        await settle(controller)
-        await settle(controller)
-        assert not services.live.chargers["CP-1"].controllable
-        assert controller.latest is not None
-        assert controller.latest.limit("CP-2", 1) == 8.0  # 40 A garage - 32 A

@@ -246,10 +246,6 @@ class EnergyController:
             live = self.services.live.chargers.get(cid)
             if live is None or not live.controllable:
                 continue
-            if not self.commands.supports(cid, "smart_charging"):
-                # No SetChargingProfile at all: reserve its full limit.
-                self._control_changed(cid, False)
-                continue
             self.dispatcher.submit(
                 cid, charger_targets(charger, allocation, live, config)
             )
