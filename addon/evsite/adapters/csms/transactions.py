@@ -84,13 +84,12 @@ class Transactions:
         """Store a new session (closing a session still open on the connector)."""
         old = self.book.on_connector(charger_id, tx.connector_id)
         session_id = await self.book.new_id()
-        number = await self.book.new_number(charger_id, kind)
         session = OpenSession(
             session_id=session_id,
             charger_id=charger_id,
             connector_id=tx.connector_id,
             transaction_id=tx.transaction_id or str(session_id),
-            session_number=number,
+            session_number=await self.book.new_number(charger_id, kind),
             started_at=tx.at,
             id_tag=tx.id_tag,
             meter_start_wh=tx.meter_start_wh,
@@ -122,20 +121,27 @@ class Transactions:
         await self.repo.write(statements)
         if old is not None:
             self._closed(old, REPLACED, old.last_meter_wh)
+        self._opened(session, kind, readings)
+        return session
+
+    def _opened(
+        self, session: OpenSession, kind: StartKind, readings: Sequence[MeterReading]
+    ) -> None:
+        """Track a stored session, show it live and announce it."""
         self.book.add(session)
-        connector = self.h.state(charger_id).connector(tx.connector_id)
+        connector = self.h.state(session.charger_id).connector(session.connector_id)
         connector.transaction_id = session.transaction_id
         connector.session_id = session.session_id
         connector.id_tag = session.id_tag
         connector.session_started_at = session.started_at
         connector.session_energy_wh = 0.0
-        self._apply_live(charger_id, tx.connector_id, session, readings)
+        self._apply_live(session.charger_id, session.connector_id, session, readings)
         self.h.publish(
-            EventKind.SESSION_STARTED, charger_id, tx.connector_id,
+            EventKind.SESSION_STARTED, session.charger_id, session.connector_id,
             session_id=session.session_id, transaction_id=session.transaction_id,
-            session_number=number, id_tag=tx.id_tag, start_kind=kind.value,
+            session_number=session.session_number, id_tag=session.id_tag,
+            start_kind=kind.value,
         )  # fmt: skip
-        return session
 
     async def set_tag(
         self, session: OpenSession, id_tag: str, auth: AuthResult

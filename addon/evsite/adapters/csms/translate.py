@@ -167,18 +167,42 @@ def meter_reading(
     """Reduce one MeterValue (1.6 or 2.0.1) to energy, power, currents and SoC."""
     at, _ = charger_time(meter_value.get("timestamp"), "meterValue.timestamp", now)
     samples = meter_value.get("sampled_value") or []
-    energy_total: float | None = None
-    energy_phases: dict[str, float] = {}
-    power: float | None = None
-    currents: dict[str, float] = {}
-    soc: float | None = None
-    context: str | None = None
+    acc = _Samples()
     for index, sample in enumerate(samples):
-        field = f"meterValue.sampledValue[{index}]"
-        if sample.get("format") == "SignedData":
-            continue  # opaque signed blob: kept raw, not a number
-        measurand = sample.get("measurand", ENERGY)
-        context = sample.get("context", context)
+        if sample.get("format") != "SignedData":  # opaque signed blob: kept raw
+            acc.add(sample, f"meterValue.sampledValue[{index}]")
+    blob = json.dumps(
+        [tx_key, meter_value.get("timestamp"), samples],
+        sort_keys=True,
+        default=str,
+        separators=(",", ":"),
+    )
+    return MeterReading(
+        at=at,
+        energy_wh=acc.energy(),
+        power_w=acc.power,
+        current_a=acc.currents,
+        soc=acc.soc,
+        context=acc.context,
+        sampled=tuple(dict(s) for s in samples),
+        digest=hashlib.sha256(blob.encode()).hexdigest()[:32],
+    )
+
+
+class _Samples:
+    """What the sampled values of one MeterValue say, by measurand."""
+
+    def __init__(self) -> None:
+        self.energy_total: float | None = None
+        self.energy_phases: dict[str, float] = {}
+        self.power: float | None = None
+        self.currents: dict[str, float] = {}
+        self.soc: float | None = None
+        self.context: str | None = None
+
+    def add(self, sample: Mapping[str, Any], field: str) -> None:
+        measurand = sample.get("measurand", ENERGY)  # OCPP's default measurand
+        self.context = sample.get("context", self.context)
         unit, multiplier = _unit(sample)
         value = _scaled(
             _number(sample.get("value"), f"{field}.value"),
@@ -189,33 +213,21 @@ def meter_reading(
         phase = sample.get("phase")
         if measurand == ENERGY and sample.get("location", "Outlet") != "EV":
             if phase is None:
-                energy_total = value
+                self.energy_total = value
             else:
-                energy_phases[_phase_key(phase)] = value
+                self.energy_phases[_phase_key(phase)] = value
         elif measurand == POWER and phase is None:
-            power = value
+            self.power = value
         elif measurand == CURRENT and phase != "N":
-            currents[_phase_key(phase)] = value
+            self.currents[_phase_key(phase)] = value
         elif measurand == SOC:
-            soc = value
-    if energy_total is None and energy_phases:
-        energy_total = sum(energy_phases.values())
-    blob = json.dumps(
-        [tx_key, meter_value.get("timestamp"), samples],
-        sort_keys=True,
-        default=str,
-        separators=(",", ":"),
-    )
-    return MeterReading(
-        at=at,
-        energy_wh=energy_total,
-        power_w=power,
-        current_a=currents,
-        soc=soc,
-        context=context,
-        sampled=tuple(dict(s) for s in samples),
-        digest=hashlib.sha256(blob.encode()).hexdigest()[:32],
-    )
+            self.soc = value
+
+    def energy(self) -> float | None:
+        """The register total, or the sum of per-phase registers."""
+        if self.energy_total is None and self.energy_phases:
+            return sum(self.energy_phases.values())
+        return self.energy_total
 
 
 def energy_at_context(readings: Sequence[MeterReading], context: str) -> float | None:
