@@ -159,13 +159,14 @@ def _fill_by_class(
     table, engine_of, priority = _engine_flows(build, counts)
     n = len(table.counts)
     rates, binding = [0.0] * (n or 1), [CAPPED] * (n or 1)
+    admitted = [e for e, count in enumerate(table.counts) if count]
     first = priority[0] if n else 0
     if all(p == first for p in priority):  # one class (the usual case)
-        fill_into(range(n), table, room, rates, binding, floors_taken=True)
+        fill_into(admitted, table, room, rates, binding, floors_taken=True)
     else:
         classes: dict[int, list[int]] = defaultdict(list)
-        for e, prio in enumerate(priority):
-            classes[prio].append(e)
+        for e in admitted:
+            classes[priority[e]].append(e)
         for prio in sorted(classes, reverse=True):
             fill_into(classes[prio], table, room, rates, binding, floors_taken=True)
     return [rates[e] for e in engine_of], [binding[e] for e in engine_of]
@@ -174,7 +175,7 @@ def _fill_by_class(
 def _engine_flows(
     build: FlowBuilder, counts: list[int]
 ) -> tuple[FlowTable, list[int], list[int]]:
-    """Merge admitted flows the engine cannot tell apart (labels aside).
+    """Merge flows the engine cannot tell apart (labels aside).
 
     Flows that differ only in their labels (path below the panels that can
     bind, reason of the upper bound) share resources, weight, floor, bound
@@ -182,40 +183,34 @@ def _engine_flows(
 
     Returns:
         The engine's table (``counts``: admitted connectors), each flow's
-        engine flow (0 for a flow nobody was admitted to; its rate is unused),
-        and each engine flow's priority.
+        engine flow, and each engine flow's priority.
     """
     flows = build.flows
     table = FlowTable()
     priority: list[int] = []
     index: dict[tuple[int, float, float, float, int], int] = {}
     engine_of: list[int] = []
-    for fid, (res, weight, floor, upper, prio) in enumerate(
-        zip(
-            flows.resources,
-            flows.weights,
-            flows.floors,
-            flows.uppers,
-            flows.priority,
-            strict=True,
-        )
-    ):
-        count = counts[fid]
-        if not count:
-            engine_of.append(0)
-            continue
-        key = (id(res), weight, floor, upper, prio)
+    e_counts = table.counts
+    keys = zip(
+        map(id, flows.resources),
+        flows.weights,
+        flows.floors,
+        flows.uppers,
+        flows.priority,
+        strict=True,
+    )
+    for fid, key in enumerate(keys):
         e = index.get(key)
         if e is None:
             e = index[key] = len(priority)
-            table.resources.append(res)
-            table.weights.append(weight)
-            table.floors.append(floor)
-            table.uppers.append(upper)
-            table.counts.append(count)
-            priority.append(prio)
+            table.resources.append(flows.resources[fid])
+            table.weights.append(key[1])
+            table.floors.append(key[2])
+            table.uppers.append(key[3])
+            e_counts.append(counts[fid])
+            priority.append(key[4])
         else:
-            table.counts[e] += count
+            e_counts[e] += counts[fid]
         engine_of.append(e)
     return table, engine_of, priority
 
@@ -235,7 +230,9 @@ def _flow_limits(
         if not count:
             result.append(None)
             continue
-        limit = max(flows.floors[fid], floor(rates[fid] * step + 1e-7) / step)
+        limit = floor(rates[fid] * step + 1e-7) / step
+        if limit < flows.floors[fid]:  # noqa: PLR1730 (a branch beats a max() call)
+            limit = flows.floors[fid]
         r = binding[fid]
         if r == CAPPED:
             reason, panel_id = flows.upper_reason[fid], None

@@ -189,7 +189,8 @@ class FlowBuilder:
                     if stale:
                         upper, reason = self._no_increase(key, upper, reason)
                     upper = floor(upper * step + 1e-7) / step
-                    one = demand.ev_phases == 1 and len(phases) == 3
+                    # A 1-phase charger's one-phase path is its path.
+                    one = demand.ev_phases == 1
                     floor_a = floors.get(min_a) or self._floor(min_a)
                     if upper < floor_a - EPS:
                         fixed[key] = limit_of(

@@ -275,7 +275,8 @@ class _Run:
         level = 0.0
         while heap:
             t, kind, idx = pop(heap)
-            level = max(level, t)
+            if t > level:  # noqa: PLR1730 (hot loop: a branch beats a max() call)
+                level = t
             if kind == _EV_SATURATE:
                 self.saturate(heap, t, idx, level)
             elif kind == _EV_CAP:
