@@ -320,3 +320,14 @@ async def test_remote_start_numbering_201(server, connect):
     (row,) = await server.rows("SELECT session_number, start_kind FROM ocpp_sessions")
     assert row == {"session_number": 1_000_000_000, "start_kind": "remote"}
     assert await server.central.commands.remote_stop("CP201", "R1") == "Accepted"
+
+
+async def test_fractional_amps_pass_16_schema_and_ids_are_short(server, connect):
+    cp = await boot_with(server, connect, "CP16", version="1.6", unit="Current")
+    commands = server.central.commands
+    assert await commands.set_limit("CP16", 1, 16.3, ProfilePurpose.TX_DEFAULT)
+    call = cp.received_calls[-1]
+    period = call[3]["csChargingProfiles"]["chargingSchedule"]["chargingSchedulePeriod"]
+    assert period[0]["limit"] == 16.3
+    assert len(call[1]) <= 36
+    assert call[1] != cp.received_calls[-2][1]

@@ -15,10 +15,11 @@ import inspect
 import json
 import logging
 import re
+import secrets
 from collections import OrderedDict
 from collections.abc import Callable
 from functools import cache
-from typing import Any, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from ocpp.charge_point import (
     camel_to_snake_case,
@@ -180,6 +181,16 @@ class EndpointMixin:
     _call_lock: Any
     _replying: tuple[str, str, str] | None = None
     _after_tasks: set[asyncio.Future[Any]]
+    _call_result: Any
+    _response_timeout: float
+    _message_seq: int
+    _message_prefix: str | None
+
+    if TYPE_CHECKING:  # provided by ocpp's ChargePoint
+
+        async def _get_specific_response(
+            self, unique_id: str, timeout: float
+        ) -> Any: ...
 
     async def _handle_call(self, msg: Call) -> None:
         """Validate, call the ``@on`` handler, validate and send its result.
@@ -204,6 +215,45 @@ class EndpointMixin:
                 task = asyncio.ensure_future(result)
                 self._after_tasks.add(task)
                 task.add_done_callback(self._after_tasks.discard)
+
+    async def call(
+        self,
+        payload: Any,
+        suppress: bool = True,
+        unique_id: str | None = None,
+        skip_schema_validation: bool = False,
+    ) -> Any:
+        """Send a CALL and return the result dataclass (the library's contract).
+
+        Replaces the library's version: compiled schemas instead of
+        interpreter-style validation with Decimal re-parsing, and cheap message
+        ids (a per-connection random prefix and a counter, not ``uuid4``).
+        """
+        action = type(payload).__name__
+        body = remove_nones(to_camel(serialize_as_dict(payload)))
+        if not skip_schema_validation:
+            validate(self._ocpp_version, action, body, response=False)
+        call = Call(unique_id or self._next_message_id(), action, body)
+        async with self._call_lock:
+            await self._send(call.to_json())
+            response = await self._get_specific_response(
+                call.unique_id, self._response_timeout
+            )
+        if response.message_type_id == CallError.message_type_id:
+            if suppress:
+                return None
+            raise response.to_exception()
+        if not skip_schema_validation:
+            validate(self._ocpp_version, action, response.payload, response=True)
+        result_class = getattr(self._call_result, action)
+        return result_class(**to_snake(response.payload))
+
+    def _next_message_id(self) -> str:
+        self._message_seq = getattr(self, "_message_seq", 0) + 1
+        prefix = getattr(self, "_message_prefix", None)
+        if prefix is None:
+            prefix = self._message_prefix = secrets.token_hex(4)
+        return f"{prefix}-{self._message_seq}"
 
     async def start(self) -> None:
         """Read frames until the transport raises (closed socket)."""

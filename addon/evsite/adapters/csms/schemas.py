@@ -60,9 +60,26 @@ def _validator(version: str, action: str, response: bool) -> Validator:
         raise NotImplementedError(details={"cause": f"no schema for {action}"}) from err
     # Accept any string for date-time: see the module docstring.
     compiled: Validator = fastjsonschema.compile(
-        schema, formats={"date-time": lambda _value: True, "uri": lambda _v: True}
+        _without_multiple_of(schema),
+        formats={"date-time": lambda _value: True, "uri": lambda _v: True},
     )
     return compiled
+
+
+def _without_multiple_of(node: Any) -> Any:
+    """Drop ``multipleOf`` (OCPP 1.6 limits: 0.1), which floats cannot check.
+
+    ``16.3 / 0.1`` is not a whole number in binary floating point; the library
+    works around it with Decimal parsing. evsite rounds its own limits to 0.1 A
+    (or whole W) and tolerates finer precision from chargers.
+    """
+    if isinstance(node, dict):
+        return {
+            k: _without_multiple_of(v) for k, v in node.items() if k != "multipleOf"
+        }
+    if isinstance(node, list):
+        return [_without_multiple_of(v) for v in node]
+    return node
 
 
 def validate(version: str, action: str, payload: Any, *, response: bool) -> None:
