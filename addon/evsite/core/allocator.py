@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Iterable
 
 from evsite.config.models import Phase
 from evsite.core.allocation_model import (
@@ -53,6 +54,9 @@ __all__ = ["Allocation", "Reason", "Snapshot", "allocate", "floor_step"]
 
 FlowLimit = tuple[float, Reason, str | None, tuple[Phase, ...]]
 """A merged flow's rounded limit, reason, binding panel and phases."""
+
+_UNUSED: FlowLimit = (0.0, Reason.MIN_CURRENT_ROTATION, None, ())
+"""Stands for a flow none of whose connectors was admitted (never read)."""
 
 
 def allocate(snapshot: Snapshot) -> Allocation:
@@ -220,15 +224,15 @@ def _flow_limits(
     counts: list[int],
     rates: list[float],
     binding: list[int],
-) -> list[FlowLimit | None]:
+) -> list[FlowLimit]:
     """Round each admitted flow's rate down to 0.1 A and name what binds it."""
     flows = build.flows
     res_reason, n_panel = build.res_reason, build.n_panel_res
     floor, step = math.floor, STEP_PER_A
-    result: list[FlowLimit | None] = []
+    result: list[FlowLimit] = []
     for fid, count in enumerate(counts):
         if not count:
-            result.append(None)
+            result.append(_UNUSED)
             continue
         limit = floor(rates[fid] * step + 1e-7) / step
         if limit < flows.floors[fid]:  # noqa: PLR1730 (a branch beats a max() call)
@@ -249,18 +253,20 @@ def _flow_limits(
 def _competing_limits(
     build: FlowBuilder,
     limits: dict[ConnectorKey, ConnectorLimit],
-    per_flow: list[FlowLimit | None],
+    per_flow: list[FlowLimit],
     blocked: dict[int, int],
     initial_room: list[float],
 ) -> None:
     """Give every competing connector its flow's limit (0 A if refused)."""
     flows = build.flows
     get = build.before.get
-    for j, (key, fid) in enumerate(zip(flows.keys, flows.flow_of, strict=True)):
-        out = per_flow[fid] if j not in blocked else None
-        if out is None:
-            out = _refused(build, blocked[j], fid, initial_room)
-        limit, reason, panel_id, phases = out
+    outs: Iterable[FlowLimit] = map(per_flow.__getitem__, flows.flow_of)
+    if blocked:
+        outs = [
+            _refused(build, blocked[j], fid, initial_room) if j in blocked else out
+            for j, (fid, out) in enumerate(zip(flows.flow_of, outs, strict=True))
+        ]
+    for key, (limit, reason, panel_id, phases) in zip(flows.keys, outs, strict=True):
         old = get(key)  # reuse the previous object when nothing changed
         if (
             old is not None
@@ -289,7 +295,7 @@ def _refused(
 
 
 def _panels(
-    build: FlowBuilder, per_flow: list[FlowLimit | None], counts: list[int]
+    build: FlowBuilder, per_flow: list[FlowLimit], counts: list[int]
 ) -> dict[str, PanelAllocation]:
     """Per-panel, per-phase capacity, available, allocated, reserved and measured."""
     allocated = [0.0] * build.n_panel_res
@@ -297,8 +303,7 @@ def _panels(
     all_paths = build.plan.paths
     by_path = [0.0] * len(all_paths)
     for path_id, out, count in zip(build.flows.path_ids, per_flow, counts, strict=True):
-        if out is not None:
-            by_path[path_id] += out[0] * count
+        by_path[path_id] += out[0] * count  # an unused flow has a count of 0
     for path_id, amps in enumerate(by_path):
         if amps:
             for r in all_paths[path_id]:
