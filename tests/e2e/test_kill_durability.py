@@ -136,7 +136,7 @@ async def service(tmp_path: Path) -> AsyncIterator[Service]:
     reason = await svc.start()
     if reason is not None:
         await svc.reap()
-        pytest.skip(f"evsite service not ready for this test yet: {reason}")
+        pytest.fail(f"evsite service did not start: {reason}")
     yield svc
     await svc.reap()
 

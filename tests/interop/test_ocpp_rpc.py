@@ -63,11 +63,7 @@ async def evsite_url(tmp_path: Path) -> AsyncIterator[str]:
     app = EvsiteApp(loaded, loaded.config.service, tmp_path / "data")
     await app.start()
     try:
-        if not app.ocpp_port:
-            pytest.skip(
-                "evsite's OCPP server is not wired into EvsiteApp yet "
-                "(EvsiteApp.ocpp_port == 0); remove this skip once it is"
-            )
+        assert app.ocpp_port, "EvsiteApp did not start its OCPP server"
         yield f"ws://127.0.0.1:{app.ocpp_port}/ocpp"
     finally:
         await app.stop()
