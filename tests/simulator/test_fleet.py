@@ -98,3 +98,31 @@ async def test_evsite_simulate_cli_runs_count_chargers(csms: Any) -> None:
     assert "2 chargers" in out.decode()
     assert set(csms.actions("SIM0001")) >= {"BootNotification", "StatusNotification"}
     assert "BootNotification" in csms.actions("SIM0002")
+
+
+async def test_evsite_simulate_cli_from_site_file(csms: Any, tmp_path: Any) -> None:
+    import yaml
+
+    path = tmp_path / "site.yaml"
+    path.write_text(yaml.safe_dump(SITE), encoding="utf-8")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "evsite", "simulate", "--url", csms.url,
+        "--config", str(path), "--scenario", "idle", "--duration", "1",
+        "--version", "2.0.1",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0, err.decode()
+    assert "2 chargers" in out.decode()
+    boots = csms.messages("CP-A", "BootNotification")
+    assert boots
+    assert "charging_station" in boots[0]
+    evse_ids = {m["evse_id"] for m in csms.messages("CP-A", "StatusNotification")}
+    assert evse_ids == {1, 2}
+
+
+def test_simulate_main_reports_an_invalid_site(tmp_path: Any, capsys: Any) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("site: {id: x}\n", encoding="utf-8")
+    assert simulate_main(["--config", str(path)]) == 2
+    assert "site." in capsys.readouterr().out
