@@ -46,7 +46,15 @@ async def until_sessions(csms: Any, ids: list[str], timeout: float = 10.0) -> No
 async def test_run_fleet_drives_every_configured_charger(csms: Any) -> None:
     stop = asyncio.Event()
     task = asyncio.create_task(
-        run_fleet(csms.url, site(), scenario="quick", seed=3, stop=stop, tags=["T1"])
+        run_fleet(
+            csms.url,
+            site(),
+            scenario="quick",
+            seed=3,
+            stop=stop,
+            tags=["T1"],
+            tags_by_charger={"CP-B": ["B-ONLY"]},
+        )
     )
     await until_sessions(csms, ["CP-A", "CP-B"])
     stop.set()
@@ -58,6 +66,9 @@ async def test_run_fleet_drives_every_configured_charger(csms: Any) -> None:
     assert fleet.sessions >= 1  # the last tap may be cut short by the stop
     assert not any(s.online for s in fleet.chargers)
     assert {a for _, a, _ in csms.log} >= {"BootNotification", "Authorize"}
+    assert {m["id_tag"] for m in csms.messages("CP-A", "Authorize")} == {"T1"}
+    tokens = {m["id_token"]["id_token"] for m in csms.messages("CP-B", "Authorize")}
+    assert tokens == {"B-ONLY"}
 
 
 def test_same_seed_same_plan() -> None:
