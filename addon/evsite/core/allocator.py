@@ -103,12 +103,14 @@ def _admit(
         connector (by connector index), and the room left.
     """
     flows = build.flows
-    room = _room_after_all_floors(build, initial_room)
-    if room is not None:  # everyone fits: no order, no per-connector checks
+    room = _room_after_floors(build, initial_room, flows.counts)
+    tight = {r for r, left in enumerate(room) if left < -EPS}
+    if not tight:  # everyone fits: no order, no per-connector checks
         return flows.counts, {}, room
     # Not everyone fits: admit connector by connector, in priority and
-    # rotation order; connectors of one flow may end up on either side.
-    room = list(initial_room)
+    # rotation order; connectors of one flow may end up on either side. Only
+    # the resources that all floors overfill can refuse anyone, so only they
+    # are checked and taken here; the room left is summed per flow after.
     cands = Candidates(
         keys=flows.keys,
         priority=[flows.priority[f] for f in flows.flow_of],
@@ -117,20 +119,27 @@ def _admit(
     )
     energy, now = build.snap.energy, build.snap.now
     order = admission_order(cands, rotation, now, energy.rotation_minutes)
-    resources = [flows.resources[f] for f in flows.flow_of]
+    by_res: dict[int, tuple[int, ...]] = {}
+    checked = []  # per flow: its tight resources, in path order
+    for res in flows.resources:
+        kept = by_res.get(id(res))
+        if kept is None:
+            kept = by_res[id(res)] = tuple(filter(tight.__contains__, res))
+        checked.append(kept)
+    resources = [checked[f] for f in flows.flow_of]
     floors = [flows.floors[f] for f in flows.flow_of]
-    admitted, blocked = admit(order, resources, floors, room)
+    admitted, blocked = admit(order, resources, floors, list(initial_room))
     counts = [0] * len(flows.counts)
     flow_of = flows.flow_of
     for j in admitted:
         counts[flow_of[j]] += 1
-    return counts, blocked, room
+    return counts, blocked, _room_after_floors(build, initial_room, counts)
 
 
-def _room_after_all_floors(
-    build: FlowBuilder, initial_room: list[float]
-) -> list[float] | None:
-    """Room left if every competitor took its floor, or None if that does not fit.
+def _room_after_floors(
+    build: FlowBuilder, initial_room: list[float], counts: list[int]
+) -> list[float]:
+    """Room left once ``counts[f]`` connectors of every flow ``f`` take their floor.
 
     Floors are summed per distinct path, then spread over the path's resources.
     """
@@ -139,7 +148,7 @@ def _room_after_all_floors(
     by_path = [0.0] * len(all_paths)
     room = list(initial_room)
     for path_id, floor, count, circuit in zip(
-        flows.path_ids, flows.floors, flows.counts, flows.circuits, strict=True
+        flows.path_ids, flows.floors, counts, flows.circuits, strict=True
     ):
         amount = floor * count
         by_path[path_id] += amount
@@ -149,7 +158,7 @@ def _room_after_all_floors(
         if total:
             for r in all_paths[path_id]:
                 room[r] -= total
-    return room if min(room, default=0.0) >= -EPS else None
+    return room
 
 
 def _fill_by_class(
