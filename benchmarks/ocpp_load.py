@@ -142,7 +142,7 @@ def machine() -> str:
     )
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -158,8 +158,27 @@ def main() -> None:
     )
     parser.add_argument("--storm", type=int, default=5000, help="0 skips the storm")
     parser.add_argument("--json", help="also write the results here")
-    args = parser.parse_args()
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return parser
+
+
+def details(results: list[Result]) -> None:
+    """Where each run was slowest, and how the storm ended."""
+    for r in results:
+        worst = _worst_second(r.trace)
+        if worst:
+            print(
+                f"[{r.target}] slowest second of the run: t={worst[0]:.0f} s, "
+                f"p99 {worst[1]:.0f} ms over {worst[2]} acks"
+            )
+        r.trace = []
+        if r.storm_outcomes:
+            print(f"[{r.target}] storm outcomes: {r.storm_outcomes}")
+
+
+def main() -> None:
+    args = build_parser().parse_args()
+    # Thousands of sockets on both ends: raise the descriptor limit to the maximum.
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     targets = ["evsite", "baseline"] if args.target == "both" else [args.target]
     print(f"machine: {machine()}")
@@ -170,28 +189,11 @@ def main() -> None:
     )
     results = asyncio.run(run_all(targets, args))
     report(results)
-    worst = [_worst_second(r.trace) for r in results]
-    for r, w in zip(results, worst, strict=True):
-        if w:
-            print(
-                f"[{r.target}] slowest second of the run: t={w[0]:.0f} s, "
-                f"p99 {w[1]:.0f} ms over {w[2]} acks"
-            )
-        r.trace = []
-        if r.storm_outcomes:
-            print(f"[{r.target}] storm outcomes: {r.storm_outcomes}")
+    details(results)
     if args.json:
-        Path(args.json).write_text(
-            json.dumps(
-                {
-                    "machine": machine(),
-                    "args": vars(args),
-                    "results": [asdict(r) for r in results],
-                },
-                indent=2,
-            )
-        )
-    del soft
+        doc = {"machine": machine(), "args": vars(args)}
+        doc["results"] = [asdict(r) for r in results]
+        Path(args.json).write_text(json.dumps(doc, indent=2))
 
 
 async def run_all(targets: list[str], args: argparse.Namespace) -> list[Result]:
