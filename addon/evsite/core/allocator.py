@@ -111,11 +111,12 @@ def _admit(
     # rotation order; connectors of one flow may end up on either side. Only
     # the resources that all floors overfill can refuse anyone, so only they
     # are checked and taken here; the room left is summed per flow after.
+    demands = [build.snap.demands[key] for key in flows.keys]
     cands = Candidates(
         keys=flows.keys,
         priority=[flows.priority[f] for f in flows.flow_of],
-        energy_wh=[d.energy_wh for d in flows.demands],
-        session_start=[d.session_start for d in flows.demands],
+        energy_wh=[d.energy_wh for d in demands],
+        session_start=[d.session_start for d in demands],
     )
     energy, now = build.snap.energy, build.snap.now
     order = admission_order(cands, rotation, now, energy.rotation_minutes)

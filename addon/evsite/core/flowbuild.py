@@ -61,7 +61,6 @@ class Flows(FlowTable):
     # Competing connectors in registration order, and the flow each is in.
     keys: list[ConnectorKey] = field(default_factory=list)
     flow_of: list[int] = field(default_factory=list)
-    demands: list[ConnectorDemand] = field(default_factory=list)
 
 
 _Competing = tuple[ConnectorKey, ConnectorDemand]
@@ -142,9 +141,9 @@ class FlowBuilder:
         """
         states, get = self.snap.chargers, self.snap.demands.get
         fixed, limit_of, stale_panels = self.fixed, self.limit_of, self.stale_panels
+        before = self.before
         flows, index, floors = self.flows, self._index, self._floors
         counts, keys, flow_of = flows.counts, flows.keys, flows.flow_of
-        demands = flows.demands
         floor, step = math.floor, STEP_PER_A
         charger_max, ev_max_reason = Reason.CHARGER_MAX, Reason.EV_MAX
         for row in self.plan.rows:
@@ -215,9 +214,17 @@ class FlowBuilder:
                         counts[fid] += 1
                     keys.append(key)
                     flow_of.append(fid)
-                    demands.append(demand)
                     continue
-                fixed[key] = limit_of(key, 0.0, reason, None, phases)
+                old = before.get(key)  # idle connectors mostly stay idle
+                if (
+                    old is None
+                    or old.reason is not reason
+                    or old.limit_a != 0.0
+                    or old.panel_id is not None
+                    or old.phases != phases
+                ):
+                    old = ConnectorLimit(key[0], key[1], 0.0, reason, None, phases)
+                fixed[key] = old
 
     def _competing(self, ckeys: tuple[ConnectorKey, ...]) -> int:
         """How many of a charger's connectors compete (want current and may)."""
