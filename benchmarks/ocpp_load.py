@@ -56,7 +56,7 @@ async def measure(target: str, url: str, pid: int, args: argparse.Namespace) -> 
             # Other processes on the machine skew the figures: record how busy it was.
             res.load_avg_1m = round(os.getloadavg()[0], 2)
         res.rss_mib, res.hwm_mib = (round(v, 1) for v in rss(pid))
-        await asyncio.gather(*(c.ws.close() for c in chargers), return_exceptions=True)
+        await asyncio.gather(*(c.close() for c in chargers), return_exceptions=True)
     if args.storm:
         await asyncio.sleep(1.0)  # let the server notice the disconnects
         await storm(url, ids(args.storm), res)

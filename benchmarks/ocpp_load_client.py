@@ -63,7 +63,12 @@ class Result:
 
 
 class Charger:
-    """A raw OCPP-J 1.6 client: one CALL in flight, answers server CALLs."""
+    """A raw OCPP-J 1.6 client: one CALL in flight; a reader answers server CALLs.
+
+    The reader runs for the whole connection, as on a real charger, so calls
+    the server makes between our messages (GetConfiguration, profiles...) are
+    answered at once instead of timing out on the server.
+    """
 
     def __init__(self, cp_id: str, ws: aiohttp.ClientWebSocketResponse) -> None:
         self.id = cp_id
@@ -71,27 +76,47 @@ class Charger:
         self.seq = 0
         self.energy = 0
         self.tx_id = 0
+        self._waiting: tuple[str, asyncio.Future[Any]] | None = None
+        self._reader = asyncio.create_task(self._read())
 
-    async def call(self, action: str, payload_json: str, timeout: float = 30.0) -> Any:
-        """Send a CALL, answer interleaved server CALLs, return the reply payload."""
-        self.seq += 1
-        uid = f"{self.id}-{self.seq}"
-        await self.ws.send_str(f'[2,"{uid}","{action}",{payload_json}]')
-        async with asyncio.timeout(timeout):
-            while True:
-                msg = await self.ws.receive()
+    async def _read(self) -> None:
+        """Route replies to the waiting call; answer the server's calls."""
+        try:
+            async for msg in self.ws:
                 if msg.type is not aiohttp.WSMsgType.TEXT:
-                    raise ConnectionError(f"{self.id}: socket {msg.type}")
+                    break
                 frame = json.loads(msg.data)
                 if frame[0] == 2:  # a CALL from the server: answer generically
                     answer = _ANSWERS.get(frame[2], {"status": "Accepted"})
                     await self.ws.send_str(json.dumps([3, frame[1], answer]))
-                    continue
-                if frame[1] != uid:
-                    continue
-                if frame[0] == 4:
-                    raise RuntimeError(f"{self.id}: CALLERROR {frame[2]} {frame[3]}")
-                return frame[2]
+                elif self._waiting is not None and frame[1] == self._waiting[0]:
+                    future = self._waiting[1]
+                    if not future.done():
+                        if frame[0] == 4:
+                            error = f"{self.id}: CALLERROR {frame[2]} {frame[3]}"
+                            future.set_exception(RuntimeError(error))
+                        else:
+                            future.set_result(frame[2])
+        except (ConnectionError, aiohttp.ClientError):
+            pass
+        finally:
+            if self._waiting is not None and not self._waiting[1].done():
+                self._waiting[1].set_exception(ConnectionError(f"{self.id}: closed"))
+
+    async def call(self, action: str, payload_json: str, timeout: float = 30.0) -> Any:
+        """Send a CALL and return the reply payload."""
+        self.seq += 1
+        uid = f"{self.id}-{self.seq}"
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._waiting = (uid, future)
+        if self._reader.done():
+            raise ConnectionError(f"{self.id}: closed")
+        await self.ws.send_str(f'[2,"{uid}","{action}",{payload_json}]')
+        return await asyncio.wait_for(future, timeout)
+
+    async def close(self) -> None:
+        await self.ws.close()
+        await asyncio.gather(self._reader, return_exceptions=True)
 
     async def boot(self) -> str:
         reply = await self.call(
@@ -240,7 +265,7 @@ async def storm(url: str, names: list[str], res: Result, limit_s: float = 120) -
         res.storm_accepted = sum(ok)
         res.storm_errors = len(names) - sum(ok)
         res.storm_outcomes = outcomes
-        await asyncio.gather(*(c.ws.close() for c in opened), return_exceptions=True)
+        await asyncio.gather(*(c.close() for c in opened), return_exceptions=True)
 
 
 def _worst_second(trace: list[tuple[float, float]]) -> tuple[float, float, int] | None:
