@@ -214,12 +214,12 @@ class EvsiteApp:
         self._stoppers.append(energy.stop)
 
     async def _start_web(self, services: Services) -> None:
-        from evsite.web import api_access, api_energy
+        from evsite.web import api_access, api_energy, api_ocpp
         from evsite.web.api import create_app
 
         app = create_app(
             services,
-            [api_energy.register, api_access.register],
+            [api_ocpp.register, api_energy.register, api_access.register],
         )
         self.web_port = await self._serve(
             app, self._settings.web.host, self._settings.web.port

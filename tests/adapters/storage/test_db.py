@@ -175,6 +175,25 @@ async def test_failing_caller_does_not_fail_the_others(pdb: Database) -> None:
     assert pdb.stats.fallbacks >= 1
 
 
+@pytest.mark.parametrize(
+    "bad_value", [2**70, "lone \ud800 surrogate", object()], ids=["int", "utf", "type"]
+)
+async def test_unbindable_parameter_fails_only_its_caller(
+    pdb: Database, bad_value: object
+) -> None:
+    bad = pdb.write([(INSERT, (1000, "half")), (INSERT, (1001, bad_value))])
+    results = await asyncio.gather(
+        *(pdb.write([(INSERT, (i, "good"))]) for i in range(20)),
+        bad,
+        return_exceptions=True,
+    )
+    errors = [r for r in results if isinstance(r, BaseException)]
+    assert len(errors) == 1
+    assert isinstance(errors[0], StorageError)
+    rows = await pdb.fetchall("SELECT n FROM probe ORDER BY n")
+    assert [r[0] for r in rows] == list(range(20))
+
+
 async def test_cancelled_caller_does_not_break_the_writer(pdb: Database) -> None:
     task = asyncio.create_task(pdb.write([(INSERT, (1, "maybe"))]))
     await asyncio.sleep(0)  # queued

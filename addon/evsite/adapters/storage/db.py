@@ -279,7 +279,7 @@ class Database:
                 await self._run_in_transaction(
                     [s for job in batch for s in job.statements]
                 )
-            except sqlite3.Error:
+            except _WRITE_ERRORS:
                 self.stats.fallbacks += 1
                 for job in batch:
                     await self._commit_alone(job)
@@ -294,7 +294,7 @@ class Database:
     async def _commit_alone(self, job: _Job) -> None:
         try:
             await self._run_in_transaction(job.statements)
-        except sqlite3.Error as err:
+        except _WRITE_ERRORS as err:
             _fail(job, f"write failed: {err}", err)
             return
         self.stats.batches += 1
@@ -317,6 +317,11 @@ class Database:
         except BaseException:
             await self._rollback()
             raise
+
+
+# What one caller's bad statement raises: SQLite errors, and parameter binding
+# errors (integers over 64 bits, lone surrogates, unsupported types).
+_WRITE_ERRORS = (sqlite3.Error, ValueError, TypeError, OverflowError)
 
 
 def _runs(statements: Sequence[Statement]) -> list[tuple[str, list[Sequence[Any]]]]:
