@@ -285,3 +285,28 @@ async def test_full_waitlist_flow(stack: Stack) -> None:
     assert [r["action"] for r in reversed(log)] == [
         "joined", "turn", "turn_taken", "max_time",
     ]  # fmt: skip
+
+
+async def test_rest_remote_start_obeys_the_access_policy(
+    stack: Stack, aiohttp_client: Any
+) -> None:
+    from evsite.web import api_ocpp
+    from evsite.web.api import create_app
+
+    client = await aiohttp_client(create_app(stack.services, [api_ocpp.register]))
+    auth = {"Authorization": f"Bearer {stack.services.token}"}
+    sim = await stack.charger("AC")
+    await sim.plug_in(1)
+    url = "/api/v1/chargers/AC/commands/remote_start"
+    # bob is not an account member: refused before anything reaches the charger.
+    refused = await client.post(url, json={"id_tag": "B1"}, headers=auth)
+    assert refused.status == 409
+    body = await refused.json()
+    assert body["error"]["problems"][0]["path"] == "id_tag"
+    assert not stack.of(EventKind.SESSION_STARTED, "AC")
+    accepted = await client.post(
+        url, json={"id_tag": "A1", "connector_id": 1}, headers=auth
+    )
+    assert accepted.status == 200, await accepted.text()
+    started = await stack.wait(lambda: stack.of(EventKind.SESSION_STARTED, "AC"))
+    assert started[0].data["session_number"] == 1_000_000_000

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import voluptuous as vol
 from aiohttp import web
@@ -23,7 +23,8 @@ from aiohttp import web
 from evsite.adapters.csms.server import CentralSystem
 from evsite.config.access_schema import ID_TAG, aware_datetime
 from evsite.config.validators import amps, boolean, integer, nullable, one_of, text
-from evsite.control.ports import ProfilePurpose
+from evsite.control.ports import Authorizer, AuthPurpose, ProfilePurpose
+from evsite.errors import ConflictError
 from evsite.web.auth import ADMIN_ONLY, ANY_ROLE, MANAGE_SITE, Role
 from evsite.web.errors import ApiError
 from evsite.web.inputs import json_body, query_int
@@ -57,13 +58,34 @@ def _profile_purpose(value: Any) -> ProfilePurpose:
     return ProfilePurpose(one_of(ProfilePurpose)(value))
 
 
+async def _authorized_remote_start(
+    central: CentralSystem, charger_id: str, body: dict[str, Any]
+) -> str:
+    """Remote starts obey the same access rules as a tap (SPEC §3)."""
+    found = central.services.components.get("authorizer")
+    if found is not None:
+        authorizer = cast(Authorizer, found)
+        decision = await authorizer.authorize(
+            charger_id, body["connector_id"], body["id_tag"], AuthPurpose.REMOTE_START
+        )
+        if not decision.accepted:
+            raise ConflictError(
+                f"tag '{body['id_tag']}' may not charge at '{charger_id}' now: "
+                f"{decision.status.value} ({decision.rule})",
+                "id_tag",
+            )
+    status: str = await central.commands.remote_start(
+        charger_id, body["connector_id"], body["id_tag"]
+    )
+    return status
+
+
 # name -> (body schema, action). Each action is one CentralSystem call.
 COMMANDS: dict[str, tuple[vol.Schema, Command]] = {
     "remote_start": (
         vol.Schema({vol.Required("id_tag"): ID_TAG,
                     vol.Optional("connector_id", default=None): nullable(CONNECTOR)}),
-        lambda cs, cid, b: cs.commands.remote_start(
-            cid, b["connector_id"], b["id_tag"]),
+        _authorized_remote_start,
     ),
     "remote_stop": (
         vol.Schema({vol.Required("transaction_id"): text(36)}),
