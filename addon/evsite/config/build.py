@@ -35,8 +35,8 @@ from evsite.config.models import (
     SiteConfig,
     TimeWindow,
     WebSettings,
-    ZeroconfSettings,
     Weekday,
+    ZeroconfSettings,
 )
 
 

@@ -49,7 +49,7 @@ def window_contains(window: TimeWindow, local_dt: datetime) -> bool:
     """
     clock = local_dt.time().replace(tzinfo=None, fold=0)
     day = local_dt.weekday()
-    days = {d.index for d in window.days}
+    days = {d.number for d in window.days}
     if window.start < window.end:
         return day in days and window.start <= clock < window.end
     # Wrapping window: the evening part belongs to today, the morning part
@@ -114,7 +114,7 @@ def next_opening(
     _require_aware(now)
     zone = _zone(tz)
     today = now.astimezone(zone).date()
-    days = {d.index for d in window.days}
+    days = {d.number for d in window.days}
     for offset in range(-1, _HORIZON_DAYS):
         day = today + timedelta(days=offset)
         if day.weekday() not in days:

@@ -5,6 +5,9 @@ Used by tests, benchmarks and the demo (whose metered panel needs a meter).
 
 from __future__ import annotations
 
+import asyncio
+from typing import cast
+
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
@@ -35,12 +38,14 @@ class SimulatedMeter:
     async def start(self) -> int:
         """Serve on a free port; return it."""
         await self._server.serve_forever(background=True)
-        self.port = self._server.transport.sockets[0].getsockname()[1]
+        # pymodbus serves TCP with an asyncio.Server: it has the bound sockets.
+        server = cast(asyncio.Server, self._server.transport)
+        self.port = server.sockets[0].getsockname()[1]
         return self.port
 
     async def stop(self) -> None:
         """Stop serving."""
-        await self._server.shutdown()
+        await self._server.shutdown()  # type: ignore[no-untyped-call]
 
     async def set_values(
         self,

@@ -124,9 +124,9 @@ class MeterReader:
                 raise ModbusException(f"{self.panel_id}: {response}")
             for spec in block.specs:
                 offset = spec.address - block.start
-                words[spec.quantity] = response.registers[
-                    offset : offset + word_count(spec)
-                ]
+                words[spec.quantity] = list(
+                    response.registers[offset : offset + word_count(spec)]
+                )
         return decode(words, self._regmap)
 
     async def run(self) -> None:
