@@ -31,6 +31,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import compress
 
 EPS = 1e-9
 CAPPED = -1  # binding marker: the flow reached its own upper bound
@@ -73,8 +74,9 @@ def admit(
             for r in res:
                 room[r] -= need
             admitted.append(i)
-        else:  # name the first resource on the path without room
-            blocked[i] = next(r for r in res if room[r] < need - EPS)
+        else:  # name the first resource on the path without room (C-level scan)
+            short = (need - EPS).__gt__
+            blocked[i] = next(compress(res, map(short, map(look, res))))
     return admitted, blocked
 
 
