@@ -40,7 +40,7 @@ from evsite.config.access_models import (
     TagStatus,
 )
 from evsite.config.models import Charger, Scope, TimeWindow
-from evsite.core.schedule import window_contains
+from evsite.core.schedule import first_instant, window_contains
 
 
 class TagVerdict(StrEnum):
@@ -277,14 +277,16 @@ def authorize(req: AccessRequest) -> Decision:
     return _policy_check(req.policy, holder, local)
 
 
-def _window_end(window: TimeWindow, local: datetime) -> datetime:
+def _window_end(window: TimeWindow, local: datetime, zone: ZoneInfo) -> datetime:
     """When ``window``, open at wall time ``local``, closes (site timezone)."""
     day = local.date()
     if window.start >= window.end and local.time().replace(tzinfo=None) >= window.start:
         day += timedelta(days=1)  # the evening part of a window wrapping midnight
-    end = datetime.combine(day, window.end, tzinfo=local.tzinfo)
-    # 24:00 is stored as 23:59:59; round up to midnight.
-    return end + timedelta(seconds=1) if window.end == time(23, 59, 59) else end
+    if window.end == time(23, 59, 59):  # 24:00 is stored as 23:59:59: midnight
+        return first_instant(day + timedelta(days=1), time(0, 0), zone)
+    # A wall time in a DST gap ends at the jump; on a fall-back night, at the
+    # first occurrence: never later than the policy allows.
+    return first_instant(day, window.end, zone)
 
 
 def access_until(req: AccessRequest) -> datetime | None:
@@ -304,9 +306,10 @@ def access_until(req: AccessRequest) -> datetime | None:
     rules = applicable_rules(req.policy, req.holder)
     if any(r.hours is Hours.ANYTIME for r in rules):
         return None
-    local = req.now.astimezone(ZoneInfo(req.timezone))
+    zone = ZoneInfo(req.timezone)
+    local = req.now.astimezone(zone)
     ends = [
-        _window_end(w, local)
+        _window_end(w, local, zone)
         for r in rules
         if r.hours is Hours.WINDOWS
         for w in r.windows

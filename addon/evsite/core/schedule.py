@@ -78,6 +78,21 @@ def _instant(day: date, clock: time, zone: ZoneInfo) -> list[datetime]:
     return [_gap_end(day, clock, zone)]
 
 
+def first_instant(day: date, clock: time, tz: str | ZoneInfo) -> datetime:
+    """The first instant the wall clock of ``tz`` reaches ``clock`` on ``day``.
+
+    Args:
+        day: the local date.
+        clock: the wall-clock time.
+        tz: the site timezone.
+
+    Returns:
+        The earlier instant on a fall-back night; the transition instant when
+        ``clock`` falls in a spring-forward gap.
+    """
+    return min(_instant(day, clock, _zone(tz)), key=lambda d: d.astimezone(_UTC))
+
+
 def _gap_end(day: date, clock: time, zone: ZoneInfo) -> datetime:
     """The transition instant of the DST gap that swallows ``clock`` on ``day``."""
     naive = datetime.combine(day, clock)
