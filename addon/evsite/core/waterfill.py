@@ -29,6 +29,7 @@ Public API:
 from __future__ import annotations
 
 import heapq
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import compress
@@ -199,7 +200,7 @@ class _Run:
         self.load_w = [0.0] * len(room)  # Σ count × weight of rising flows
         # Groups per resource, for the resources the members use only: a site
         # has many idle ones (pruned panels, circuits of other chargers).
-        self.users: dict[int, list[int]] = {}
+        self.users: defaultdict[int, list[int]] = defaultdict(list)
         self.saturated = [False] * len(room)
         self.state = [0] * n
         self.group = [0] * n
@@ -264,10 +265,7 @@ class _Run:
         for g, res in enumerate(self.g_res):
             w, delta = g_w[g], shift[g]
             for r in res:
-                if r in users:
-                    users[r].append(g)
-                else:
-                    users[r] = [g]
+                users[r].append(g)
                 load_w[r] += w
                 room[r] += delta
 
