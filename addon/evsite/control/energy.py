@@ -1,8 +1,12 @@
 """The energy-management control loop (SPEC §2): snapshot, allocate, apply, dispatch.
 
-A cycle runs at once after any event that changes demand (plug-in, status,
+A cycle runs soon after any event that changes demand (plug-in, status,
 session start/stop, meter sample, config change, charger lost) and on a 1 s
-tick; events arriving during a cycle coalesce into the next one. A meter
+tick. At most one cycle is in flight; events arriving during a cycle, or in a
+short debounce window before it, coalesce into one cycle, so a burst of N boots
+costs O(1) cycles. After each cycle the loop rests at least as long as the
+cycle held it (the OCPP server must keep answering at 1,000 chargers), except
+that a meter sample cuts the rest short. A meter
 sample first steps that panel's shed state machine, so an overload is shed in
 the same cycle as the sample that shows it (SPEC §2.2). Operator and
 automation controls (shed level, charge now, delay cancel, connector caps,
@@ -12,6 +16,7 @@ offline allocations) are methods here, shared by REST, MQTT and Home Assistant.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import cast
 
@@ -26,7 +31,7 @@ from evsite.control.energy_apply import (
     charger_targets,
     shed_inputs,
 )
-from evsite.control.energy_snapshot import ControlInputs, build_snapshot
+from evsite.control.energy_snapshot import ControlInputs, SnapshotMemo, build_snapshot
 from evsite.control.events import Event, EventKind
 from evsite.control.live import ChargerLink
 from evsite.control.meters import SiteMeters
@@ -42,6 +47,13 @@ _LOGGER = logging.getLogger(__name__)
 COMPONENT = "energy"
 COMMANDS_COMPONENT = "charger_commands"  # registered by the OCPP server
 TICK_S = 1.0
+# Events within this window after the first one share a cycle (boot storms).
+DEBOUNCE_S = 0.02
+# Rest after a cycle = max(MIN_REST_S, PACE * its duration): caps the loop's duty.
+MIN_REST_S = 0.02
+PACE = 1.0
+# Chargers handled between two yields to the event loop while dispatching.
+DISPATCH_SLICE = 250
 _WAKE_ON = frozenset(
     {
         EventKind.CHARGER_CONNECTED,
@@ -67,6 +79,8 @@ class EnergyController:
         tick_s: float = TICK_S,
         retry_start_s: float = 1.0,
         meters: bool = True,
+        debounce_s: float = DEBOUNCE_S,
+        min_rest_s: float = MIN_REST_S,
     ) -> None:
         """Prepare; ``commands`` defaults to the OCPP server's ChargerCommands."""
         self.services = services
@@ -90,12 +104,17 @@ class EnergyController:
         self.latest: Allocation | None = None
         self.cycles = 0
         self._tick_s = tick_s
+        self._debounce_s = debounce_s
+        self._min_rest_s = min_rest_s
         self._wake = asyncio.Event()
+        # Set by meter samples only: they may cut a rest short (SPEC §2.2).
+        self._urgent = asyncio.Event()
         self._samples: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._remove_listener: object = None
         self._lock = asyncio.Lock()
         self._config_seen: SiteConfig | None = None
+        self._memo = SnapshotMemo()
 
     # Lifecycle
 
@@ -140,6 +159,7 @@ class EnergyController:
     def _on_live(self, kind: str, entity_id: str) -> None:
         if kind == "panel":
             self._samples.add(entity_id)
+            self._urgent.set()
             self._wake.set()
 
     def _on_event(self, event: Event) -> None:
@@ -158,15 +178,33 @@ class EnergyController:
         self._wake.set()
 
     async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             await self._wake.wait()
+            if not self._urgent.is_set():
+                # Let a burst (N boots, N meter values) land in this one cycle.
+                await self._wait_urgent(self._debounce_s)
             self._wake.clear()
+            self._urgent.clear()
+            started = loop.time()
             try:
                 await self.run_cycle()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 _LOGGER.exception("energy control cycle failed")
+            # Give the loop back for at least as long as the cycle held it, so
+            # back-to-back cycles cannot starve OCPP replies; a meter sample
+            # (possible overload) still gets its cycle at once.
+            took = loop.time() - started
+            await self._wait_urgent(max(self._min_rest_s, PACE * took))
+
+    async def _wait_urgent(self, timeout: float) -> None:
+        """Sleep ``timeout`` s, or less if a meter sample arrives."""
+        if self._urgent.is_set():
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._urgent.wait(), timeout)
 
     async def _ticker(self) -> None:
         while True:
@@ -199,12 +237,18 @@ class EnergyController:
                 overrides=self.state.overrides(),
                 previous=self.latest,
                 limits_in_force=self.dispatcher.limits_in_force(services.live),
+                memo=self._memo,
             )
             snapshot, delayed = build_snapshot(config, services.live, now, inputs)
+            # Yield between the steps: each holds the loop for a while at
+            # thousands of chargers, and OCPP replies must not wait for all.
+            await asyncio.sleep(0)
             allocation = allocate(snapshot)
+            await asyncio.sleep(0)
             apply_allocation(services, allocation, delayed, self.state, now)
             self.latest = allocation
-            self._dispatch(allocation)
+            await asyncio.sleep(0)
+            await self._dispatch(allocation)
             self.cycles += 1
             # Logged after the lower limits are on their way, never before.
             await self.shed.log(shed_events)
@@ -235,10 +279,12 @@ class EnergyController:
             _LOGGER.debug("panel %s overloaded: shedding in this cycle", panel_id)
         return events
 
-    def _dispatch(self, allocation: Allocation) -> None:
+    async def _dispatch(self, allocation: Allocation) -> None:
         """Push TxDefaults where needed and submit every online charger's targets."""
         config = self.services.site.config
-        for charger in config.chargers:
+        for index, charger in enumerate(config.chargers):
+            if index % DISPATCH_SLICE == DISPATCH_SLICE - 1:
+                await asyncio.sleep(0)  # let replies through between slices
             cid = charger.id
             if not self.commands.is_connected(cid):
                 continue

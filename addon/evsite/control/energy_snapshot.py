@@ -23,7 +23,7 @@ from collections.abc import Mapping, Set
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from evsite.config.models import Charger, Phase, SiteConfig
+from evsite.config.models import Charger, DelayWindow, Phase, SiteConfig
 from evsite.control.live import ChargerLink, ConnectorState, ConnectorStatus, LiveState
 from evsite.core.allocation_model import (
     Allocation,
@@ -34,7 +34,7 @@ from evsite.core.allocation_model import (
     Snapshot,
 )
 from evsite.core.plan import SitePlan
-from evsite.core.schedule import delay_state, scheduled_limits_in_force
+from evsite.core.schedule import applies_to, delay_state, scheduled_limits_in_force
 from evsite.core.shedding import ExternalShed, ShedState
 from evsite.core.tree import PanelTree
 
@@ -62,6 +62,35 @@ class Overrides:
     caps: Mapping[ConnectorKey, float] = field(default_factory=dict)
 
 
+class SnapshotMemo:
+    """Per-configuration reuse across cycles, so a cycle allocates little.
+
+    Values are only reused when every input they derive from is equal, so the
+    snapshot is the same as one built from scratch.
+    """
+
+    __slots__ = ("_config", "states", "windows")
+
+    def __init__(self) -> None:
+        """Start empty."""
+        self._config: SiteConfig | None = None
+        # charger id -> the delay windows that cover it (empty: never delayed).
+        self.windows: dict[str, tuple[DelayWindow, ...]] = {}
+        # charger id -> (its inputs, the ChargerState built from them).
+        self.states: dict[str, tuple[tuple[object, ...], ChargerState]] = {}
+
+    def sync(self, config: SiteConfig) -> None:
+        """Drop everything derived from an older configuration."""
+        if config is self._config:
+            return
+        self._config = config
+        self.states.clear()
+        self.windows = {
+            c.id: tuple(w for w in config.delay_windows if applies_to(w, c))
+            for c in config.chargers
+        }
+
+
 @dataclass(frozen=True, slots=True)
 class ControlInputs:
     """What the controller knows besides config and live state."""
@@ -77,6 +106,7 @@ class ControlInputs:
     previous: Allocation | None = None
     # TxProfile limits each connector accepted for its running transaction.
     limits_in_force: Mapping[ConnectorKey, float] = field(default_factory=dict)
+    memo: SnapshotMemo | None = None
 
 
 def wants_current(connector: ConnectorState) -> bool:
@@ -97,25 +127,34 @@ def build_demands(
     live: LiveState,
     now: datetime,
     overrides: Overrides,
+    memo: SnapshotMemo | None = None,
 ) -> tuple[dict[ConnectorKey, ConnectorDemand], dict[ConnectorKey, datetime | None]]:
     """Demands of every configured connector, and each delayed one's opening."""
+    if memo is None:
+        memo = SnapshotMemo()
+    memo.sync(config)
     demands: dict[ConnectorKey, ConnectorDemand] = {}
     delayed: dict[ConnectorKey, datetime | None] = {}
     tz = config.site.timezone
     for charger in config.chargers:
         state = live.chargers.get(charger.id)
+        if state is None:
+            continue
         cancel = charger.id in overrides.delay_cancel
+        # Only the windows covering this charger can delay it (same result).
+        windows = memo.windows.get(charger.id, ())
         for conn in charger.connectors:
             key = (charger.id, conn.id)
-            live_conn = state.connectors.get(conn.id) if state is not None else None
+            live_conn = state.connectors.get(conn.id)
             if live_conn is None or not wants_current(live_conn):
                 continue
             now_flag = key in overrides.charge_now or live_conn.charge_now or cancel
-            delay = delay_state(
-                config.delay_windows, charger, now, tz, charge_now=now_flag
-            )
-            if delay.delayed:
-                delayed[key] = delay.until
+            is_delayed = False
+            if windows:
+                delay = delay_state(windows, charger, now, tz, charge_now=now_flag)
+                is_delayed = delay.delayed
+                if is_delayed:
+                    delayed[key] = delay.until
             demands[key] = ConnectorDemand(
                 charger_id=charger.id,
                 connector_id=conn.id,
@@ -125,7 +164,7 @@ def build_demands(
                 session_start=live_conn.session_started_at,
                 energy_wh=live_conn.session_energy_wh,
                 charge_now=now_flag,
-                delayed=delay.delayed,
+                delayed=is_delayed,
             )
     return demands, delayed
 
@@ -136,22 +175,37 @@ def charger_states(
     inputs: ControlInputs,
 ) -> dict[str, ChargerState]:
     """Link and control state of every configured charger."""
+    memo = inputs.memo if inputs.memo is not None else SnapshotMemo()
+    memo.sync(config)
+    cached = memo.states
     result: dict[str, ChargerState] = {}
     for charger in config.chargers:
-        state = live.chargers.get(charger.id)
-        online = state is not None and state.link is ChargerLink.CONNECTED
-        in_force: float | None = inputs.offline_allocations.get(charger.id)
-        if charger.id in inputs.defaults_in_force:
-            known = inputs.defaults_in_force[charger.id]
+        cid = charger.id
+        state = live.chargers.get(cid)
+        in_force: float | None = inputs.offline_allocations.get(cid)
+        if cid in inputs.defaults_in_force:
+            known = inputs.defaults_in_force[cid]
             # Rejected TxDefault: nothing holds it back when it goes offline.
             in_force = charger.limit_a if known is None else known
-        result[charger.id] = ChargerState(
-            charger_id=charger.id,
-            online=online,
-            controllable=state.controllable if state is not None else True,
-            maintenance=state.maintenance if state is not None else False,
+        key = (
+            state is not None and state.link is ChargerLink.CONNECTED,
+            state.controllable if state is not None else True,
+            state.maintenance if state is not None else False,
+            in_force,
+        )
+        hit = cached.get(cid)
+        if hit is not None and hit[0] == key:
+            result[cid] = hit[1]
+            continue
+        made = ChargerState(
+            charger_id=cid,
+            online=key[0],
+            controllable=key[1],
+            maintenance=key[2],
             offline_allocation_a=in_force,
         )
+        cached[cid] = (key, made)
+        result[cid] = made
     return result
 
 
@@ -213,7 +267,7 @@ def build_snapshot(
     config: SiteConfig, live: LiveState, now: datetime, inputs: ControlInputs
 ) -> tuple[Snapshot, dict[ConnectorKey, datetime | None]]:
     """The allocation snapshot at ``now``, and the delayed connectors' openings."""
-    demands, delayed = build_demands(config, live, now, inputs.overrides)
+    demands, delayed = build_demands(config, live, now, inputs.overrides, inputs.memo)
     snapshot = Snapshot(
         tree=inputs.tree,
         energy=config.energy,

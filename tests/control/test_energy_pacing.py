@@ -1,0 +1,100 @@
+"""The control loop coalesces bursts of events and paces its cycles."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from evsite.context import Services
+from evsite.control.events import Event, EventKind
+from tests.conftest import wait_until
+from tests.control.energy_fakes import (
+    FakeCommands,
+    connect,
+    make_services,
+    meter,
+    running,
+    site_data,
+    start_session,
+)
+
+
+@pytest.fixture
+async def metered(tmp_path: Path) -> AsyncIterator[Services]:
+    """The test site with a meter on the main panel."""
+    services = await make_services(tmp_path, site_data(metered=True))
+    yield services
+    await services.db.close()
+
+
+def _status(services: Services, charger_id: str) -> None:
+    services.bus.publish(
+        Event(EventKind.STATUS_CHANGED, services.clock.now(), charger_id, 1)
+    )
+
+
+async def test_burst_of_200_events_costs_at_most_two_cycles(metered: Services) -> None:
+    services = metered
+    commands = FakeCommands()
+    async with running(services, commands, debounce_s=0.3, min_rest_s=0.3) as ctl:
+        await wait_until(lambda: ctl.cycles >= 1)
+        await asyncio.sleep(0.7)  # past the start-up cycle's rest
+        before = ctl.cycles
+        # 200 events spread over many loop iterations, as a boot storm delivers them.
+        for i in range(200):
+            _status(services, f"CP-{1 + i % 3}")
+            await asyncio.sleep(0)
+        await wait_until(lambda: ctl.cycles >= before + 1)
+        await asyncio.sleep(0.7)  # any straggler cycle would have run by now
+        assert 1 <= ctl.cycles - before <= 2
+
+
+async def test_burst_of_200_meter_samples_costs_at_most_two_cycles(
+    metered: Services,
+) -> None:
+    services = metered
+    commands = FakeCommands()
+    async with running(services, commands, min_rest_s=0.3) as ctl:
+        await wait_until(lambda: ctl.cycles >= 1)
+        await asyncio.sleep(0.7)
+        before = ctl.cycles
+        for i in range(200):
+            meter(services, "main", 40 + i % 5)
+        await wait_until(lambda: ctl.cycles >= before + 1)
+        await asyncio.sleep(0.7)
+        assert 1 <= ctl.cycles - before <= 2
+
+
+async def test_meter_sample_cuts_the_rest_short(metered: Services) -> None:
+    """An overload sample is never held back by pacing (SPEC §2.2)."""
+    services = metered
+    commands = FakeCommands()
+    # A rest far longer than the test: only the urgency path can run a cycle.
+    async with running(services, commands, debounce_s=30.0, min_rest_s=30.0):
+        for cid in ("CP-1", "CP-2", "CP-3"):
+            connect(services, commands, cid)
+        start_session(services, "CP-1", amps=20)
+        start_session(services, "CP-2", tx="2", amps=20)
+        meter(services, "main", 50)
+        await wait_until(lambda: len(commands.tx("CP-1")) == 1)
+        meter(services, "main", 95)  # the rest of the building jumps
+        await wait_until(lambda: len(commands.tx("CP-1")) == 2, timeout=3.0)
+        assert commands.tx("CP-1")[-1] < 20.0
+
+
+async def test_events_during_rest_wait_for_it(metered: Services) -> None:
+    """Non-urgent events inside a rest run one cycle after it, not at once."""
+    services = metered
+    commands = FakeCommands()
+    async with running(services, commands, debounce_s=0.0, min_rest_s=0.5) as ctl:
+        await wait_until(lambda: ctl.cycles >= 1)
+        before = ctl.cycles
+        loop = asyncio.get_running_loop()
+        sent_at = loop.time()
+        _status(services, "CP-1")
+        await wait_until(lambda: ctl.cycles > before)
+        # Still within the start-up cycle's rest when the event arrived.
+        assert loop.time() - sent_at >= 0.2
