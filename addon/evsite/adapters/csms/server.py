@@ -61,6 +61,11 @@ GIL_SWITCH_INTERVAL_S = 0.0005
 # Pending TCP connections: a whole site reconnecting at once (aiohttp's 128
 # would drop SYNs and make chargers back off for seconds).
 LISTEN_BACKLOG = 4096
+# Post-boot discovery (GetConfiguration + a DB write) running at once: a storm
+# of thousands of boots must not turn into thousands of concurrent calls.
+POST_BOOT_CONCURRENCY = 32
+# Closing sockets on shutdown waits for each peer's close frame at most this long.
+CLOSE_TIMEOUT_S = 2.0
 
 
 class CentralSystem:
@@ -105,6 +110,7 @@ class CentralSystem:
         self._replies = ReplyCache()
         self._disconnected_at: dict[str, float] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._post_boot = asyncio.Semaphore(POST_BOOT_CONCURRENCY)
         self._watchdog: asyncio.Task[None] | None = None
         self._runner: web.AppRunner | None = None
         self.app = web.Application()
@@ -150,8 +156,17 @@ class CentralSystem:
             self._watchdog.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watchdog
-        for conn in list(self.connections.values()):
-            await self._close(conn, WSCloseCode.GOING_AWAY, "server shutting down")
+        # All at once and bounded: thousands of peers, some of them slow to
+        # answer the close frame, must not hold up the shutdown one by one.
+        closing = [
+            self._close(conn, WSCloseCode.GOING_AWAY, "server shutting down")
+            for conn in list(self.connections.values())
+        ]
+        if closing:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    asyncio.gather(*closing, return_exceptions=True), CLOSE_TIMEOUT_S
+                )
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -259,9 +274,13 @@ class CentralSystem:
                 self._after_boot(conn)
 
     def _after_boot(self, conn: Connection) -> None:
-        self._spawn(
-            self.commands.discover(conn.charger_id), f"discover-{conn.charger_id}"
-        )
+        self._spawn(self._discover(conn.charger_id), f"discover-{conn.charger_id}")
+
+    async def _discover(self, charger_id: str) -> None:
+        """Post-boot discovery, a bounded number at a time (boot storms)."""
+        async with self._post_boot:
+            if charger_id in self.connections:
+                await self.commands.discover(charger_id)
 
     def _spawn(self, coro: Any, name: str) -> None:
         task = asyncio.create_task(coro, name=name)
