@@ -33,6 +33,8 @@ DB_FILE = "evsite.db"
 TOKEN_FILE = "api-token"
 
 Stopper = Callable[[], Awaitable[None]]
+# Each subsystem gets this long to stop; a hung one must not hold up the rest.
+STOP_TIMEOUT_S = 5.0
 
 
 def resolve_token(settings: ServiceSettings, data_dir: Path) -> str:
@@ -120,7 +122,9 @@ class EvsiteApp:
         while self._stoppers:
             stopper = self._stoppers.pop()
             try:
-                await stopper()
+                await asyncio.wait_for(stopper(), STOP_TIMEOUT_S)
+            except TimeoutError:
+                _LOGGER.error("a subsystem did not stop within %.0f s", STOP_TIMEOUT_S)
             except Exception:
                 _LOGGER.exception("error while stopping")
         _LOGGER.info("evsite stopped")
