@@ -78,15 +78,20 @@ async def run_target(target: str, args: argparse.Namespace) -> Result:
             res.notes.append(f"server not available: {err}")
             res.notes += log_tails(Path(tmp))
             return res
+        res = Result(target, notes=notes)
         try:
             res = await measure(target, url, proc.pid, args)
             res.notes = notes + res.notes
             return res
         finally:
+            started = time.monotonic()
             proc.terminate()
             try:
-                proc.wait(10)
+                proc.wait(15)
+                took = time.monotonic() - started
+                res.notes.append(f"exited {took:.1f} s after SIGTERM")
             except subprocess.TimeoutExpired:
+                res.notes.append("still running 15 s after SIGTERM: killed")
                 proc.kill()
                 proc.wait()
 
