@@ -332,6 +332,10 @@ class ServiceSettings:
     zeroconf: ZeroconfSettings = field(default_factory=ZeroconfSettings)
 
 
+# The last SiteConfig whose chargers were looked up, and its id -> charger index.
+_CHARGER_INDEX: list[object] = [None, {}]
+
+
 @dataclass(frozen=True, slots=True)
 class SiteConfig:
     """A whole site: what a ``panel_config/*.yaml`` file describes."""
@@ -350,7 +354,15 @@ class SiteConfig:
 
     def charger(self, charger_id: str) -> Charger | None:
         """The charger with this id, if any."""
-        return next((c for c in self.chargers if c.id == charger_id), None)
+        # Called per OCPP message: index the newest config instead of scanning
+        # thousands of chargers each time (the config is frozen).
+        index: dict[str, Charger]
+        if _CHARGER_INDEX[0] is self:
+            index = _CHARGER_INDEX[1]  # type: ignore[assignment]
+        else:
+            index = {c.id: c for c in reversed(self.chargers)}
+            _CHARGER_INDEX[:] = [self, index]
+        return index.get(charger_id)
 
     @property
     def root(self) -> Panel:
