@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import pytest
 
+from evsite.control.dispatch import TX_REFRESH_S, TX_REFRESH_SPREAD_S, refresh_after_s
 from evsite.control.dispatch_plan import Target, plan_step
 
 
@@ -63,3 +65,14 @@ def test_ramp_reaches_the_target_in_bounded_steps() -> None:
         steps += 1
     assert current == 32.0
     assert steps == 8
+
+
+def test_refresh_ages_are_spread_and_bounded() -> None:
+    ages = [refresh_after_s(f"LOAD{i:05d}") for i in range(1000)]
+    # Never later than TX_REFRESH_S (the 60 s validity must not lapse) ...
+    assert all(TX_REFRESH_S - TX_REFRESH_SPREAD_S <= a <= TX_REFRESH_S for a in ages)
+    # ... and 1,000 chargers do not share one refresh second.
+    per_second = Counter(int(a) for a in ages)
+    assert len(per_second) >= 10
+    assert max(per_second.values()) <= 200
+    assert refresh_after_s("CP-1") == refresh_after_s("CP-1")

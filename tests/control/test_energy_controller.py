@@ -352,10 +352,11 @@ async def test_live_profiles_are_refreshed_before_they_expire(
         start_session(services, "CP-1")
         start_session(services, "CP-2", tx="2")
         await settle(controller)
-        tick(services, 19)
+        tick(services, 9)  # refreshes are spread over 10-20 s of age
         await settle(controller)
         assert commands.tx("CP-1") == [20.0]
-        tick(services, 1)  # 20 s: re-sent, well inside the 60 s validity
+        assert commands.tx("CP-2") == [20.0]
+        tick(services, 11)  # 20 s: re-sent, well inside the 60 s validity
         await settle(controller)
         assert commands.tx("CP-1") == [20.0, 20.0]
         assert commands.tx("CP-2") == [20.0, 20.0]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -37,7 +38,21 @@ RAMP_INTERVAL_S = 1.0  # the control tick: one ramp step per tick at most
 # Live TxProfiles expire (csms TX_PROFILE_VALID_S = 60 s, a dead-man switch):
 # re-send well before, so only a dead evsite lets them lapse to the TxDefault.
 TX_REFRESH_S = 20.0
+# Each charger refreshes a fixed part of this earlier than TX_REFRESH_S (from
+# its id), so 1,000 profiles sent together are not all re-sent in one burst.
+TX_REFRESH_SPREAD_S = 10.0
+# TxDefault pushes in flight at once: after a reconnect storm thousands are
+# due together, and BootNotification replies must not queue behind them.
+# TxProfiles (live limits, shedding) are never held back by this.
+DEFAULT_CONCURRENCY = 64
 _EPS = 1e-6
+
+
+def refresh_after_s(charger_id: str) -> float:
+    """Age at which this charger's live TxProfiles are re-sent (10-20 s)."""
+    share = (zlib.crc32(charger_id.encode()) % 1000) / 1000
+    return TX_REFRESH_S - TX_REFRESH_SPREAD_S * share
+
 
 Recorder = Callable[[SentLimit], Awaitable[None]]
 
@@ -76,6 +91,7 @@ class Dispatcher:
         self.defaults_in_force: dict[str, float | None] = {}
         self._wanted_default: dict[str, float] = {}
         self.undelivered_defaults: set[str] = set()  # the controller re-pushes
+        self._default_slots = asyncio.Semaphore(DEFAULT_CONCURRENCY)
         self.deadband_a = 0.5
         self.ramp_up_step_a = 4.0
         self.sent_count = 0
@@ -177,7 +193,9 @@ class Dispatcher:
             cmd = Command(
                 0, default, ProfilePurpose.TX_DEFAULT, None, "offline_allocation"
             )
-            if not await self._send(charger_id, cmd):
+            async with self._default_slots:
+                delivered = await self._send(charger_id, cmd)
+            if not delivered:
                 return cmd
         for connector_id, target in sorted(work.targets.items()):
             cmd_or_none = self._plan(charger_id, connector_id, target)
@@ -210,7 +228,7 @@ class Dispatcher:
             may_ramp=may_ramp,
         )
         stale = held is not None and (
-            self._clock.monotonic() - held.at >= TX_REFRESH_S - _EPS
+            self._clock.monotonic() - held.at >= refresh_after_s(charger_id) - _EPS
         )
         if limit is None and held is not None and not first and stale:
             limit = held.limit_a  # refresh before it expires
