@@ -22,13 +22,12 @@ from evsite.core.allocation_model import ConnectorDemand, Reason, Snapshot
 from evsite.core.allocator import allocate
 from evsite.core.offline import offline_allocations
 from evsite.core.tree import THREE_PHASES, PanelTree
+from tests.core.test_allocator_fairness_lp import flow_phases, lp_max_min
 from tests.core.test_allocator_properties import (
     NOW,
     TOL,
     check_capacity,
     check_connectors,
-    flow_phases,
-    lp_max_min,
     panel_resource,
 )
 
