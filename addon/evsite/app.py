@@ -107,6 +107,7 @@ class EvsiteApp:
             self._settings.ocpp.host, self._settings.ocpp.port
         )
         await self._start_zeroconf(services)
+        self._start_gc_pacer()
         _LOGGER.info(
             "evsite running site '%s': web on %d, OCPP on %d",
             config.site.id,
@@ -128,6 +129,14 @@ class EvsiteApp:
             except Exception:
                 _LOGGER.exception("error while stopping")
         _LOGGER.info("evsite stopped")
+
+    def _start_gc_pacer(self) -> None:
+        """Keep full garbage collections off the reply path (control/gc_pacing)."""
+        from evsite.control.gc_pacing import GcPacer
+
+        pacer = GcPacer()
+        pacer.start()
+        self._stoppers.append(pacer.stop)
 
     async def _load_site(self, db: Database) -> SiteConfig:
         repo = SiteRepository(db)
