@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from ocpp.v16 import ChargePoint as _ChargePoint16
@@ -16,15 +15,13 @@ from evsite.adapters.csms.domain import (
     TxStart,
     TxStop,
 )
-from evsite.adapters.csms.handler import MessageHandler
+from evsite.adapters.csms.endpoint import ChargerEndpoint
 from evsite.adapters.csms.link import (
     CRITICAL_SECURITY_EVENTS,
     FAILED_FIRMWARE,
     PENDING_RETRY_S,
-    Link,
 )
-from evsite.adapters.csms.protocol import EndpointMixin, after, on
-from evsite.adapters.csms.transactions import Transactions
+from evsite.adapters.csms.protocol import after, on
 from evsite.adapters.csms.translate import (
     charger_time,
     id_tag_info_16,
@@ -34,30 +31,11 @@ from evsite.adapters.csms.translate import (
 )
 from evsite.control.ports import AuthPurpose, AuthResult, IdTagStatus
 
-_WIRE = logging.getLogger("evsite.ocpp.wire")
 
-
-class ChargePoint16(EndpointMixin, _ChargePoint16):  # type: ignore[misc]
+class ChargePoint16(ChargerEndpoint, _ChargePoint16):  # type: ignore[misc]
     """One OCPP 1.6 charger connection."""
 
     _known_actions = frozenset(a.value for a in Action)
-    link: Link
-
-    def __init__(
-        self,
-        charger_id: str,
-        connection: Any,
-        *,
-        link: Link,
-        handler: MessageHandler,
-        response_timeout: float,
-    ) -> None:
-        """Bind the connection to the shared handler."""
-        super().__init__(charger_id, connection, response_timeout, _WIRE)
-        self.link = link
-        self._after_tasks = set()
-        self.h = handler
-        self.tx = Transactions(handler)
 
     @on(Action.boot_notification)
     async def on_boot(
