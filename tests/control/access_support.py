@@ -10,14 +10,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from evsite.adapters.storage.db import Database
-from evsite.adapters.storage.site_repo import SiteRepository
-from evsite.config.load import parse_site
-from evsite.context import Services, SiteHolder
+from evsite.context import Services
 from evsite.control.clock import ManualClock
-from evsite.control.events import EventBus
-from evsite.control.live import LiveState
 from evsite.control.ports import LocalListEntry, ProfilePurpose
+from tests.support import stored_services
 
 # Wednesday 2026-03-11 10:00 in Berlin (CET, UTC+1).
 START = datetime(2026, 3, 11, 9, 0, tzinfo=UTC)
@@ -80,22 +76,8 @@ def site_data() -> dict[str, Any]:
 
 async def make_services(tmp_path: Path, data: dict[str, Any] | None = None) -> Services:
     """Services over a real SQLite file holding the test site, on a manual clock."""
-    loaded = parse_site(data or site_data())
-    db = await Database.open(tmp_path / "evsite.db", commit_window_s=0)
-    repo = SiteRepository(db)
-    await repo.create(loaded.config)
-    stored = await repo.load()
-    assert stored is not None
-    return Services(
-        settings=loaded.config.service,
-        data_dir=tmp_path,
-        db=db,
-        sites=repo,
-        site=SiteHolder(stored),
-        bus=EventBus(),
-        live=LiveState(),
-        clock=ManualClock(START),
-        token="t",
+    return await stored_services(
+        tmp_path, data or site_data(), clock=ManualClock(START), token="t"
     )
 
 

@@ -11,17 +11,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from evsite.adapters.storage.db import Database
-from evsite.adapters.storage.site_repo import SiteRepository
-from evsite.config.load import parse_site
-from evsite.context import Services, SiteHolder
+from evsite.context import Services
 from evsite.control.clock import ManualClock
 from evsite.control.energy import EnergyController
-from evsite.control.events import Event, EventBus, EventKind
-from evsite.control.live import ChargerLink, ConnectorStatus, LiveState, MeterSample
+from evsite.control.events import Event, EventKind
+from evsite.control.live import ChargerLink, ConnectorStatus, MeterSample
 from evsite.control.ports import LocalListEntry, ProfilePurpose
 from evsite.errors import ChargerError
 from tests.conftest import wait_until
+from tests.support import stored_services
 
 START = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)  # a Monday
 
@@ -184,20 +182,9 @@ class FakeCommands:
 
 async def make_services(tmp_path: Path, data: dict[str, Any] | None = None) -> Services:
     """Services over a real SQLite file holding the site."""
-    loaded = parse_site(data or site_data())
-    db = await Database.open(tmp_path / "evsite.db", commit_window_s=0)
-    repo = SiteRepository(db)
-    await repo.create(loaded.config)
-    stored = await repo.load()
-    assert stored is not None
-    return Services(
-        settings=loaded.config.service,
-        data_dir=tmp_path,
-        db=db,
-        sites=repo,
-        site=SiteHolder(stored),
-        bus=EventBus(),
-        live=LiveState(),
+    return await stored_services(
+        tmp_path,
+        data or site_data(),
         clock=ManualClock(START),
         token="test-admin-token-0123456789",
     )

@@ -24,19 +24,15 @@ import pytest
 
 from evsite.adapters.csms.commands import TX_PROFILE_VALID_S
 from evsite.adapters.csms.server import CentralSystem
-from evsite.adapters.storage.db import Database
-from evsite.adapters.storage.site_repo import SiteRepository
-from evsite.config.load import parse_site
-from evsite.context import Services, SiteHolder
+from evsite.context import Services
 from evsite.control.clock import SystemClock
 from evsite.control.dispatch_plan import Command
 from evsite.control.energy import EnergyController
-from evsite.control.events import EventBus
-from evsite.control.live import LiveState
 from evsite.control.ports import ProfilePurpose
 from evsite.simulator.charger import SimCharger
 from evsite.simulator.meter import SimulatedMeter
 from tests.conftest import wait_until
+from tests.support import stored_services
 
 SITE_LIMIT_A = 80.0  # main: 100 A breaker x 0.8
 GARAGE_LIMIT_A = 50.4  # garage: 63 A breaker x 0.8
@@ -142,15 +138,13 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
     meter = SimulatedMeter("sdm630")
     port = await meter.start()
     await meter.set_values({"L1": 10.0, "L2": 10.0, "L3": 10.0})
-    loaded = parse_site(site(port))
-    db = await Database.open(tmp_path / "evsite.db")
-    repo = SiteRepository(db)
-    await repo.create(loaded.config)
-    services = Services(
-        settings=loaded.config.service, data_dir=tmp_path, db=db, sites=repo,
-        site=SiteHolder(loaded.config), bus=EventBus(), live=LiveState(),
-        clock=SystemClock(), token="e2e-token-0123456789",
-    )  # fmt: skip
+    services = await stored_services(
+        tmp_path,
+        site(port),
+        clock=SystemClock(),
+        token="e2e-token-0123456789",
+        commit_window_s=0.005,
+    )
     central = CentralSystem(services, ws_ping_interval_s=None)
     await central.start()
     ocpp_port = await central.listen("127.0.0.1", 0)
@@ -193,7 +187,7 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
         await controller.stop()
         await central.stop()
         await meter.stop()
-        await db.close()
+        await services.db.close()
 
 
 def _tx_limits(stack: Stack, charger_id: str) -> list[float]:

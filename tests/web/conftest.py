@@ -13,13 +13,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from evsite.adapters.storage.db import Database
-from evsite.adapters.storage.site_repo import SITE_TABLES, SiteRepository
-from evsite.config.load import parse_site
-from evsite.context import Services, SiteHolder
+from evsite.adapters.storage.site_repo import SITE_TABLES
+from evsite.context import Services
 from evsite.control.clock import ManualClock
-from evsite.control.events import EventBus
-from evsite.control.live import LiveState
 from evsite.web.api import create_app
+from tests.support import stored_services
 
 TOKEN = "test-admin-token-0123456789"
 
@@ -65,24 +63,14 @@ def site_data() -> dict[str, Any]:
 @pytest.fixture
 async def services(tmp_path: Path) -> AsyncIterator[Services]:
     """A service context over a real database holding the test site."""
-    loaded = parse_site(site_data())
-    db = await Database.open(tmp_path / "evsite.db", commit_window_s=0)
-    repo = SiteRepository(db)
-    await repo.create(loaded.config)
-    stored = await repo.load()
-    assert stored is not None
-    yield Services(
-        settings=loaded.config.service,
-        data_dir=tmp_path,
-        db=db,
-        sites=repo,
-        site=SiteHolder(stored),
-        bus=EventBus(),
-        live=LiveState(),
+    services = await stored_services(
+        tmp_path,
+        site_data(),
         clock=ManualClock(datetime(2026, 1, 5, 12, 0, tzinfo=UTC)),
         token=TOKEN,
     )
-    await db.close()
+    yield services
+    await services.db.close()
 
 
 @pytest.fixture

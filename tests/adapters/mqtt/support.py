@@ -17,14 +17,12 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from evsite.adapters.storage.db import Database
-from evsite.adapters.storage.site_repo import SiteRepository
 from evsite.config.load import parse_site
 from evsite.config.models import MqttSettings, SiteConfig
-from evsite.context import Services, SiteHolder
+from evsite.context import Services
 from evsite.control.clock import ManualClock
-from evsite.control.events import EventBus
-from evsite.control.live import LiveState
 from tests.conftest import free_port
+from tests.support import stored_services
 
 MOSQUITTO = "/usr/sbin/mosquitto"
 
@@ -155,22 +153,12 @@ async def make_services(
     tmp_path: Path, mqtt_settings: MqttSettings
 ) -> tuple[Services, Database]:
     """Services over a real SQLite database holding the test site."""
-    loaded = parse_site(site_data())
-    db = await Database.open(tmp_path / "evsite.db", commit_window_s=0)
-    repo = SiteRepository(db)
-    await repo.create(loaded.config)
-    stored = await repo.load()
-    assert stored is not None
-    service = replace(loaded.config.service, mqtt=mqtt_settings)
-    services = Services(
-        settings=service,
-        data_dir=tmp_path,
-        db=db,
-        sites=repo,
-        site=SiteHolder(replace(stored, service=service)),
-        bus=EventBus(),
-        live=LiveState(),
+    defaults = parse_site(site_data()).config.service
+    services = await stored_services(
+        tmp_path,
+        site_data(),
         clock=ManualClock(datetime(2026, 11, 22, 12, 0, tzinfo=UTC)),
         token="t",
+        settings=replace(defaults, mqtt=mqtt_settings),
     )
-    return services, db
+    return services, services.db
