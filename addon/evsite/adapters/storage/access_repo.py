@@ -16,7 +16,7 @@ from typing import Any
 
 import aiosqlite
 
-from evsite.adapters.storage.db import Database
+from evsite.adapters.storage.db import Database, Statement
 from evsite.config.access_models import (
     AccessPolicy,
     ChargerAccess,
@@ -40,6 +40,15 @@ from evsite.errors import ConflictError, NotFoundError
 def dumps(value: Any) -> str:
     """Compact, stable JSON for ``data`` columns."""
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def json_upsert(table: str, entity_id: str, data: dict[str, Any]) -> Statement:
+    """Insert or replace the ``data`` document of one row of an ``(id, data)`` table."""
+    return (
+        f"INSERT INTO {table} (id, data) VALUES (?, ?)"
+        " ON CONFLICT (id) DO UPDATE SET data = excluded.data",
+        (entity_id, dumps(data)),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,15 +145,7 @@ class AccessRepository:
 
     async def save_driver(self, driver: Driver) -> None:
         """Create or replace a driver."""
-        await self._db.write(
-            [
-                (
-                    "INSERT INTO drivers (id, data) VALUES (?, ?) ON CONFLICT (id)"
-                    " DO UPDATE SET data = excluded.data",
-                    (driver.id, dumps(driver_dict(driver))),
-                )
-            ]
-        )
+        await self._db.write([json_upsert("drivers", driver.id, driver_dict(driver))])
 
     async def delete_driver(self, driver_id: str) -> None:
         """Delete a driver and their memberships.
@@ -314,13 +315,7 @@ class AccessRepository:
     async def save_policy(self, policy: AccessPolicy) -> None:
         """Create or replace an access policy."""
         await self._db.write(
-            [
-                (
-                    "INSERT INTO access_policies (id, data) VALUES (?, ?)"
-                    " ON CONFLICT (id) DO UPDATE SET data = excluded.data",
-                    (policy.id, dumps(policy_dict(policy))),
-                )
-            ]
+            [json_upsert("access_policies", policy.id, policy_dict(policy))]
         )
 
     async def delete_policy(self, policy_id: str) -> None:

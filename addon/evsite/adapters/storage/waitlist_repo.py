@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from evsite.adapters.storage.access_repo import dumps, missing, one
+from evsite.adapters.storage.access_repo import dumps, json_upsert, missing, one
 from evsite.adapters.storage.db import Database, Statement
 from evsite.config.access_models import WaitlistAssignment, WaitlistPolicy
 from evsite.config.access_schema import (
@@ -43,13 +43,7 @@ class WaitlistRepository:
     async def save_policy(self, policy: WaitlistPolicy) -> None:
         """Create or replace a waitlist policy."""
         await self._db.write(
-            [
-                (
-                    "INSERT INTO waitlist_policies (id, data) VALUES (?, ?)"
-                    " ON CONFLICT (id) DO UPDATE SET data = excluded.data",
-                    (policy.id, dumps(waitlist_policy_dict(policy))),
-                )
-            ]
+            [json_upsert("waitlist_policies", policy.id, waitlist_policy_dict(policy))]
         )
 
     async def delete_policy(self, policy_id: str) -> None:
