@@ -118,16 +118,11 @@ def _install_signal_handlers(stop: asyncio.Event) -> None:
 
 
 async def _serve(loaded: LoadedSite, data: Path) -> None:
-    from evsite.app import EvsiteApp
+    from evsite.app import EvsiteApp, run_until_stopped
 
     stop = asyncio.Event()
     _install_signal_handlers(stop)
-    app = EvsiteApp(loaded, loaded.config.service, data)
-    try:
-        await app.start()
-        await stop.wait()
-    finally:
-        await app.stop()
+    await run_until_stopped(EvsiteApp(loaded, loaded.config.service, data), stop)
 
 
 async def _serve_demo(loaded: LoadedSite, data: Path, with_fleet: bool) -> None:
