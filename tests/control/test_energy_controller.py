@@ -244,12 +244,62 @@ async def test_external_shed_level_limits_and_logs(services: Services) -> None:
         await settle(controller)
         log = await controller.repo.shed_events()
         assert [e.source for e in log] == ["external"]
-        assert log[0].level == {"percent": None, "limit_a": 10, "panel_id": None}
+        assert log[0].level == {
+            "percent": None,
+            "limit_a": 10,
+            "limit_kw": None,
+            "panel_id": None,
+        }
         assert log[0].ended_at is not None
         assert log[0].chargers == ("CP-1", "CP-2")
         with pytest.raises(ConfigError) as err:
             await controller.set_shed_level(percent=150)
         assert err.value.problems[0].path == "percent"
+
+
+async def test_external_shed_in_kw_is_amps_per_phase_of_the_panel(
+    services: Services,
+) -> None:
+    commands = FakeCommands()
+    async with running(services, commands) as controller:
+        for cid in ("CP-1", "CP-2", "CP-3"):  # CP-3 online: no offline reserve
+            connect(services, commands, cid)
+        start_session(services, "CP-1")
+        start_session(services, "CP-2", tx="2")
+        await settle(controller)
+        # The root panel is 3-phase 400 V: 11 kW = 11000 / (√3 · 400) = 15.88 A.
+        level = await controller.set_shed_level(limit_kw=11)
+        assert level is not None
+        assert level.limit_kw == 11
+        await settle(controller)
+        assert controller.latest is not None
+        limits = [controller.latest.limit(c, 1) for c in ("CP-1", "CP-2")]
+        assert limits == [7.9, 7.9]  # 15.88 A shared, rounded down to a tenth
+        assert controller.latest.connectors[("CP-1", 1)].reason.value == "load_shed"
+        # The tightest level wins: 10 A is below 15.88 A (one pauses at 6 A minimum).
+        await controller.set_shed_level(limit_a=10, limit_kw=11)
+        await settle(controller)
+        assert sorted(controller.latest.limit(c, 1) for c in ("CP-1", "CP-2")) == [
+            0.0,
+            10.0,
+        ]
+        with pytest.raises(ConfigError) as err:
+            await controller.set_shed_level(limit_kw=-1)
+        assert err.value.problems[0].path == "limit_kw"
+    # The level survives a restart, kW included.
+    async with running(services, commands) as controller:
+        restored = controller.shed.external
+        assert restored is not None
+        assert (restored.limit_a, restored.limit_kw) == (10, 11)
+        await controller.set_shed_level()
+    (event,) = await controller.repo.shed_events()  # one event, its last level
+    assert event.level == {
+        "percent": None,
+        "limit_a": 10,
+        "limit_kw": 11,
+        "panel_id": None,
+    }
+    assert event.ended_at is not None
 
 
 async def test_delay_charge_now_and_delay_cancel(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from evsite.config.models import EnergySettings
+from evsite.config.models import EnergySettings, Panel
 from evsite.core.allocation_model import (
     PanelMeasurement,
     Snapshot,
@@ -123,4 +123,28 @@ def test_active_meter_shed_keeps_hysteresis_free() -> None:
 def test_external_shed(level: ExternalShed, expected: float) -> None:
     panels = [panel("p", 100, phases=1), panel("sub", 60, "p", phases=1)]
     result = run(panels, [charger("a", "sub", 80)], want("a"), external_shed=level)
+    assert limits(result)["a"] == (expected, "load_shed")
+
+
+@pytest.mark.parametrize(
+    ("level", "expected"),
+    [
+        # Root 3-phase 400 V: 11 kW = 11000 / (√3 · 400) = 15.88 A per phase,
+        # rounded down to a tenth.
+        (ExternalShed(limit_kw=11), 15.8),
+        (ExternalShed(limit_kw=11, percent=90), 8.0),  # 10 % of 80 A is tighter
+        (ExternalShed(limit_kw=11, limit_a=12), 12.0),
+        # The 1-phase 230 V sub-panel: 2.3 kW = 10 A.
+        (ExternalShed(limit_kw=2.3, panel_id="sub"), 10.0),
+    ],
+)
+def test_external_shed_kw(level: ExternalShed, expected: float) -> None:
+    panels = [
+        Panel("p", "p", 100, phases=3, voltage=400),
+        Panel("sub", "sub", 60, phases=1, voltage=230, parent="p"),
+    ]
+    one = charger("a", "p", 80, phases=3)
+    if level.panel_id == "sub":
+        one = charger("a", "sub", 32)
+    result = run(panels, [one], want("a"), external_shed=level)
     assert limits(result)["a"] == (expected, "load_shed")

@@ -186,6 +186,7 @@ def cases(draw: st.DrawFn) -> Case:
                 percent=st.one_of(st.none(), st.floats(0, 100)),
                 limit_a=st.one_of(st.none(), st.floats(0, 100)),
                 panel_id=st.sampled_from([None, *tree.panels]),
+                limit_kw=st.one_of(st.none(), st.floats(0, 100)),
             ),
         )
     )
@@ -238,7 +239,7 @@ def expected_available(snap: Snapshot, pid: str, phase: Phase) -> tuple[float, b
         value -= snap.energy.shed_restore_hysteresis_a
     ext = snap.external_shed
     if ext is not None and (ext.panel_id or snap.tree.root_id) == pid:
-        value = ext.apply(max(0.0, value))
+        value = ext.apply(max(0.0, value), panel.voltage, panel.phases)
     return max(0.0, value), stale
 
 

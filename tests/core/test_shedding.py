@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -13,6 +15,7 @@ from evsite.core.shedding import (
     ShedSource,
     ShedState,
     external_shed_events,
+    kw_to_amps,
     step_meter_shed,
 )
 
@@ -115,20 +118,70 @@ def test_per_phase_limits() -> None:
 def test_external_level_apply(
     level: ExternalShed, available: float, expected: float
 ) -> None:
-    assert level.apply(available) == pytest.approx(expected)
+    assert level.apply(available, 400.0, 3) == pytest.approx(expected)
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "field"),
+    ("kw", "voltage", "phases", "amps"),
     [
-        ({"percent": 101}, "percent"),
-        ({"percent": -1}, "percent"),
-        ({"limit_a": -2}, "limit_a"),
+        (11.0, 400.0, 3, 11_000 / (math.sqrt(3) * 400)),  # 15.88 A
+        (22.0, 400.0, 3, 22_000 / (math.sqrt(3) * 400)),  # 31.75 A
+        (10.0, 208.0, 3, 10_000 / (math.sqrt(3) * 208)),  # 27.76 A
+        (7.36, 230.0, 1, 32.0),
+        (9.6, 240.0, 1, 40.0),
+        (0.0, 400.0, 3, 0.0),
     ],
 )
-def test_external_level_rejects_nonsense(kwargs: dict[str, float], field: str) -> None:
-    with pytest.raises(ValueError, match=field):
-        ExternalShed(percent=kwargs.get("percent"), limit_a=kwargs.get("limit_a"))
+def test_kw_to_amps(kw: float, voltage: float, phases: int, amps: float) -> None:
+    assert kw_to_amps(kw, voltage, phases) == pytest.approx(amps)
+
+
+@pytest.mark.parametrize(
+    ("level", "voltage", "phases", "available", "expected"),
+    [
+        # 3-phase 400 V: 11 kW is 15.88 A per phase.
+        (ExternalShed(limit_kw=11), 400.0, 3, 80.0, 15.877),
+        (ExternalShed(limit_kw=11), 400.0, 3, 10.0, 10.0),
+        # 1-phase 230 V: 2.3 kW is 10 A.
+        (ExternalShed(limit_kw=2.3), 230.0, 1, 40.0, 10.0),
+        # The tightest of the three wins.
+        (ExternalShed(percent=50, limit_a=30, limit_kw=11), 400.0, 3, 80.0, 15.877),
+        (ExternalShed(percent=90, limit_a=30, limit_kw=11), 400.0, 3, 80.0, 8.0),
+        (ExternalShed(limit_a=12, limit_kw=11), 400.0, 3, 80.0, 12.0),
+        (ExternalShed(limit_kw=0), 400.0, 3, 80.0, 0.0),
+    ],
+)
+def test_external_level_kw(
+    level: ExternalShed, voltage: float, phases: int, available: float, expected: float
+) -> None:
+    assert level.apply(available, voltage, phases) == pytest.approx(expected, abs=1e-3)
+
+
+def test_external_level_cap_a() -> None:
+    assert ExternalShed(percent=20).cap_a(400.0, 3) is None
+    assert ExternalShed(limit_a=20).cap_a(400.0, 3) == 20.0
+    assert ExternalShed(limit_kw=4.6).cap_a(230.0, 1) == pytest.approx(20.0)
+    assert ExternalShed(limit_a=16, limit_kw=4.6).cap_a(230.0, 1) == 16.0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field", "message"),
+    [
+        ({"percent": 101}, "percent", "not within 0-100"),
+        ({"percent": -1}, "percent", "negative"),
+        ({"limit_a": -2}, "limit_a", "negative"),
+        ({"limit_kw": -0.5}, "limit_kw", "negative"),
+        ({"limit_kw": "11"}, "limit_kw", "not a number"),
+        ({"limit_kw": True}, "limit_kw", "not a number"),
+        ({"limit_kw": float("nan")}, "limit_kw", "not a finite number"),
+        ({"limit_a": float("inf")}, "limit_a", "not a finite number"),
+    ],
+)
+def test_external_level_rejects_nonsense(
+    kwargs: dict[str, Any], field: str, message: str
+) -> None:
+    with pytest.raises(ValueError, match=f"^{field}: .*{message}"):
+        ExternalShed(**kwargs)
 
 
 def test_external_shed_events() -> None:

@@ -103,6 +103,10 @@ async def test_devices_and_entities_are_created_with_states(
     assert float(_state(hass, "sensor", "evsite_site1_grid_current")) == 40.0
     assert _state(hass, "binary_sensor", "evsite_site1_shedding") == "on"
     assert float(_state(hass, "number", "evsite_site1_shed_level")) == 40.0
+    # No kW cap: the power limit shows its maximum (the root panel's capacity).
+    kw = hass.states.get(_entity(hass, "number", "evsite_site1_shed_limit_kw"))
+    assert kw is not None
+    assert kw.state == str(kw.attributes["max"])
     assert float(_state(hass, "sensor", "evsite_site1_panel_garage_allocated")) == 16.0
     assert float(_state(hass, "sensor", "evsite_site1_panel_main_measured")) == 40.0
     # No meter on the garage panel: the sensor is unknown, not an error.
@@ -167,6 +171,28 @@ async def test_command_entities_publish_what_evsite_accepts(
         assert qos == 1
         # The payload Home Assistant sends is one evsite's validator accepts.
         assert parse_command(TOPICS, sent_topic, payload.encode(), CONFIG) == command
+
+
+async def test_shed_power_limit_number_shows_and_sends_kw(
+    hass: HomeAssistant, mqtt_mock: Any
+) -> None:
+    shed = {"active": True, "percent": None, "limit_kw": 11.0, "panel_id": None}
+    await _load(hass, shed)
+    uid = "evsite_site1_shed_limit_kw"
+    state = hass.states.get(_entity(hass, "number", uid))
+    assert state is not None
+    top = float(state.attributes["max"])
+    assert state.attributes["unit_of_measurement"] == "kW"
+    assert float(state.state) == 11.0
+    entity_id = _entity(hass, "number", uid)
+    for value, command in ((7.5, SetShedLevel(limit_kw=7.5)), (top, SetShedLevel())):
+        await hass.services.async_call(
+            "number", "set_value", {"entity_id": entity_id, "value": value},
+            blocking=True,
+        )  # fmt: skip
+        topic, payload, qos = await _published(mqtt_mock)
+        assert (topic, qos) == ("evsite/site1/site/shed_level/set", 1)
+        assert parse_command(TOPICS, topic, payload.encode(), CONFIG) == command
 
 
 async def test_deleted_charger_device_is_removed(

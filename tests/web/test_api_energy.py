@@ -124,6 +124,57 @@ async def test_shed_level_set_validated_and_logged(
     assert resp.status == 400
 
 
+async def test_shed_level_in_kw(
+    api: TestClient[Any, Any], services: Services, commands: FakeCommands,
+    controller: EnergyController,
+) -> None:  # fmt: skip
+    for bad, message in (
+        (-1, "between 0 and 10000"),
+        ("11", "expected a number"),
+        (True, "expected a number"),
+    ):
+        resp = await api.put("/api/v1/shed", json={"limit_kw": bad}, headers=AUTH)
+        assert resp.status == 400
+        (problem,) = (await resp.json())["error"]["problems"]
+        assert problem["path"] == "limit_kw"
+        assert message in problem["message"]
+    for cid in ("CP-1", "CP-2", "CP-3"):
+        connect(services, commands, cid)
+    start_session(services, "CP-1")
+    meter(services, "main", 10)  # a fresh sample: the meter is not stale
+    resp = await api.put("/api/v1/shed", json={"limit_kw": 11}, headers=AUTH)
+    assert resp.status == 200
+    body = await resp.json()
+    # The root panel (main) is 3-phase 400 V: 11000 / (√3 · 400) = 15.88 A.
+    assert (body["limit_kw"], body["cap_a"], body["panel_id"]) == (11.0, 15.88, None)
+    await settle(controller)
+    alloc = await (await api.get("/api/v1/allocation", headers=AUTH)).json()
+    panels = {p["panel_id"]: p for p in alloc["panels"]}
+    assert (panels["main"]["shed"], panels["main"]["shed_cap_a"]) == (True, 15.88)
+    assert panels["garage"]["shed_cap_a"] is None
+    cp1 = next(c for c in alloc["connectors"] if c["charger_id"] == "CP-1")
+    assert (cp1["allocated_a"], cp1["reason"]) == (15.8, "load_shed")
+    # A kW cap on the garage panel (also 3-phase 400 V), with a tighter percent.
+    resp = await api.put(
+        "/api/v1/shed",
+        json={"limit_kw": 22, "percent": 90, "panel_id": "garage"},
+        headers=AUTH,
+    )
+    body = await resp.json()
+    assert (body["limit_kw"], body["percent"], body["cap_a"]) == (22.0, 90.0, 31.75)
+    await api.put("/api/v1/shed", json={}, headers=AUTH)
+    (event,) = await (await api.get("/api/v1/shed-events", headers=AUTH)).json()
+    assert event["level"] == {
+        "percent": 90.0,
+        "limit_a": None,
+        "limit_kw": 22.0,
+        "panel_id": "garage",
+    }
+    doc = await (await api.get("/api/v1/openapi.json")).json()
+    put = doc["paths"]["/api/v1/shed"]["put"]["requestBody"]["content"]
+    assert "limit_kw" in put["application/json"]["schema"]["properties"]
+
+
 async def test_charge_now_and_delay_cancel(
     api: TestClient[Any, Any], controller: EnergyController
 ) -> None:

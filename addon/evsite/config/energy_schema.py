@@ -10,10 +10,12 @@ SHED_LEVEL = vol.Schema(
     {
         vol.Optional("percent", default=None): nullable(number(0, 100)),
         vol.Optional("limit_a", default=None): nullable(amps(0, 10_000)),
+        vol.Optional("limit_kw", default=None): nullable(number(0, 10_000)),
         vol.Optional("panel_id", default=None): nullable(entity_id),
     }
 )
-"""``PUT /shed``: a share of EV capacity to shed and/or a cap; both null clears."""
+"""``PUT /shed``: a share of EV capacity to shed and/or a cap in A or kW (the
+tightest wins); all null clears."""
 
 OFFLINE_ALLOCATION = vol.Schema(
     {vol.Required("offline_allocation_a"): nullable(amps(0, 1_000))}

@@ -336,9 +336,10 @@ class EnergyController:
         percent: float | None = None,
         limit_a: float | None = None,
         panel_id: str | None = None,
+        limit_kw: float | None = None,
     ) -> ExternalShed | None:
-        """Set the external shed level (both None clears it); returns it."""
-        return await controls.set_shed_level(self, percent, limit_a, panel_id)
+        """Set the external shed level (all None clears it); returns it."""
+        return await controls.set_shed_level(self, percent, limit_a, panel_id, limit_kw)
 
     async def charge_now(
         self, charger_id: str, connector_id: int, enabled: bool = True

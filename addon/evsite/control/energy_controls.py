@@ -57,8 +57,12 @@ async def set_shed_level(
     percent: float | None,
     limit_a: float | None,
     panel_id: str | None,
+    limit_kw: float | None = None,
 ) -> ExternalShed | None:
-    """Set the external shed level; percent and limit_a both None clears it.
+    """Set the external shed level; percent, limit_a and limit_kw all None clear it.
+
+    ``limit_kw`` caps EV power on the panel; the core turns it into A per
+    phase with the panel's voltage and phases (the tightest level wins).
 
     Raises:
         ConfigError: a value is out of range or the panel is unknown (names the field).
@@ -67,9 +71,9 @@ async def set_shed_level(
     if panel_id is not None and config.panel(panel_id) is None:
         raise ConfigError([Problem("panel_id", f"unknown panel '{panel_id}'")])
     level: ExternalShed | None = None
-    if percent is not None or limit_a is not None:
+    if percent is not None or limit_a is not None or limit_kw is not None:
         try:
-            level = ExternalShed(percent, limit_a, panel_id)
+            level = ExternalShed(percent, limit_a, panel_id, limit_kw)
         except ValueError as err:
             field, _, message = str(err).partition(": ")
             raise ConfigError([Problem(field, message)]) from err

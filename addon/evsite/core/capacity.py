@@ -154,7 +154,7 @@ def _panel_capacity(
         if meter_shed:
             value -= snapshot.energy.shed_restore_hysteresis_a
         if ext is not None:
-            value = ext.apply(max(0.0, value))
+            value = ext.apply(max(0.0, value), panel.voltage, panel.phases)
         available[ph] = max(0.0, value)
     return PanelCapacity(
         panel_id=pid,

@@ -9,7 +9,9 @@ level set from outside (REST, MQTT, Home Assistant, a demand-response
 schedule). Both emit :class:`ShedEvent` values the caller logs and publishes.
 
 Public API:
-    ExternalShed(percent=None, limit_a=None, panel_id=None).apply(available_a)
+    ExternalShed(percent=None, limit_a=None, panel_id=None, limit_kw=None)
+        .apply(available_a, voltage, phases)
+    kw_to_amps(kw, voltage, phases) -> float;  amps_to_kw(amps, voltage, phases)
     step_meter_shed(state, panel_id=..., limit_a=..., measured_a=...,
                     hysteresis_a=..., now=..., chargers=..., hold_s=30.0)
         -> tuple[ShedState, list[ShedEvent]]
@@ -18,6 +20,7 @@ Public API:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -43,33 +46,90 @@ class ShedEventKind(StrEnum):
     END = "end"
 
 
+def kw_to_amps(kw: float, voltage: float, phases: int) -> float:
+    """A power in kW as current per phase on a panel.
+
+    Args:
+        kw: the power (kW, ≥ 0).
+        voltage: the panel's nominal voltage: line-to-line on a three-phase
+            panel, what the loads see on a single-phase one.
+        phases: 3 or 1.
+
+    Returns:
+        A per phase: P / (√3 · V_LL) on three phases (balanced load), P / V on one.
+    """
+    watts = kw * 1000.0
+    if phases == 3:
+        return watts / (math.sqrt(3) * voltage)
+    return watts / voltage
+
+
+def amps_to_kw(amps: float, voltage: float, phases: int) -> float:
+    """Current per phase as power in kW (the inverse of :func:`kw_to_amps`)."""
+    watts = amps * voltage * (math.sqrt(3) if phases == 3 else 1.0)
+    return watts / 1000.0
+
+
+def _check(name: str, value: float | None, maximum: float | None = None) -> None:
+    if value is None:
+        return
+    # bool is an int: True would silently mean 1.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{name}: {value!r} is not a number")
+    if math.isnan(value) or math.isinf(value):
+        raise ValueError(f"{name}: {value} is not a finite number")
+    if value < 0:
+        raise ValueError(f"{name}: {value:g} is negative")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name}: {value:g} is not within 0-{maximum:g}")
+
+
 @dataclass(frozen=True, slots=True)
 class ExternalShed:
     """A shed level set from outside, applied to a panel's EV capacity.
 
     ``percent`` is the share of the EV capacity to shed (0 nothing, 100 all);
-    ``limit_a`` caps EV current per phase. Both may be set: the tighter wins.
-    ``panel_id`` None means the root panel (the whole site).
+    ``limit_a`` caps EV current per phase; ``limit_kw`` caps EV power, turned
+    into A per phase with the panel's voltage and phases (:func:`kw_to_amps`).
+    Any of them may be set: the tightest wins. ``panel_id`` None means the
+    root panel (the whole site).
     """
 
     percent: float | None = None
     limit_a: float | None = None
     panel_id: str | None = None
+    limit_kw: float | None = None
 
     def __post_init__(self) -> None:
         """Reject levels that make no sense, naming the field."""
-        if self.percent is not None and not 0 <= self.percent <= 100:
-            raise ValueError(f"percent: {self.percent} is not within 0-100")
-        if self.limit_a is not None and self.limit_a < 0:
-            raise ValueError(f"limit_a: {self.limit_a} is negative")
+        _check("percent", self.percent, 100.0)
+        _check("limit_a", self.limit_a)
+        _check("limit_kw", self.limit_kw)
 
-    def apply(self, available_a: float) -> float:
-        """The EV capacity left of ``available_a`` A per phase under this level."""
+    def cap_a(self, voltage: float, phases: int) -> float | None:
+        """The tighter of ``limit_a`` and ``limit_kw`` in A per phase (None: no cap)."""
+        caps = [] if self.limit_a is None else [self.limit_a]
+        if self.limit_kw is not None:
+            caps.append(kw_to_amps(self.limit_kw, voltage, phases))
+        return min(caps, default=None)
+
+    def apply(self, available_a: float, voltage: float, phases: int) -> float:
+        """The EV capacity left of ``available_a`` A per phase under this level.
+
+        Args:
+            available_a: EV capacity of one phase of the panel (A).
+            voltage: the panel's nominal voltage (see :func:`kw_to_amps`).
+            phases: the panel's number of phases (3 or 1).
+
+        Returns:
+            The capacity left (A, ≥ 0): the tightest of the set levels.
+        """
         result = available_a
         if self.percent is not None:
             result = available_a * (1.0 - self.percent / 100.0)
-        if self.limit_a is not None:
-            result = min(result, self.limit_a)
+        cap = self.cap_a(voltage, phases)
+        if cap is not None:
+            result = min(result, cap)
         return max(0.0, result)
 
 

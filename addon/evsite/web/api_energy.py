@@ -47,7 +47,24 @@ def _phases(values: dict[Phase, float] | None, three: bool) -> Any:
     return round(next(iter(values.values()), 0.0), 2)
 
 
-def _panel(panel: PanelAllocation) -> dict[str, Any]:
+def _shed_cap(controller: EnergyController) -> tuple[str, float | None] | None:
+    """The externally shed panel and its A / kW cap in A per phase (None: none)."""
+    level = controller.shed.external
+    if level is None:
+        return None
+    config = controller.services.site.config
+    panel_id = level.panel_id or controller.state.cache(config).tree.root_id
+    panel = config.panel(panel_id)
+    if panel is None:  # the panel went away with a config change
+        return panel_id, None
+    return panel_id, level.cap_a(panel.voltage, panel.phases)
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+def _panel(panel: PanelAllocation, shed_cap: float | None) -> dict[str, Any]:
     three = len(panel.capacity_a) == 3
     capacity = dict(panel.capacity_a)
     return {
@@ -62,6 +79,7 @@ def _panel(panel: PanelAllocation) -> dict[str, Any]:
         ),
         "stale": panel.stale,
         "shed": panel.shed,
+        "shed_cap_a": _rounded(shed_cap),
     }
 
 
@@ -99,13 +117,15 @@ def allocation_body(controller: EnergyController, latest: Allocation | None) -> 
     """The ``GET /allocation`` document."""
     if latest is None:
         return {"computed_at": None, "connectors": [], "panels": []}
+    shed = _shed_cap(controller)
+    caps = {} if shed is None else {shed[0]: shed[1]}
     return {
         "computed_at": latest.computed_at.isoformat(),
         "connectors": [
             _connector(controller, latest.connectors[key])
             for key in sorted(latest.connectors)
         ],
-        "panels": [_panel(p) for p in latest.panels.values()],
+        "panels": [_panel(p, caps.get(p.panel_id)) for p in latest.panels.values()],
     }
 
 
@@ -117,7 +137,7 @@ def allocation_body(controller: EnergyController, latest: Allocation | None) -> 
     response=(
         "connectors: charger_id, connector_id, limit_a (in force), allocated_a, "
         "reason, drawn_a, ...; panels: panel_id, capacity_a, allocated_a, "
-        "measured_a (per phase on three-phase panels), ..."
+        "measured_a (per phase on three-phase panels), shed, shed_cap_a, ..."
     ),
     errors=(503,),
 )
@@ -130,9 +150,12 @@ async def get_allocation(request: web.Request) -> web.StreamResponse:
 def _shed_body(controller: EnergyController) -> dict[str, Any]:
     level = controller.shed.external
     since = controller.shed.external_since
+    shed = _shed_cap(controller)
     return {
         "percent": level.percent if level else None,
         "limit_a": level.limit_a if level else None,
+        "limit_kw": level.limit_kw if level else None,
+        "cap_a": _rounded(shed[1]) if shed else None,
         "panel_id": level.panel_id if level else None,
         "active": level is not None,
         "since": since.isoformat() if level and since else None,
@@ -144,6 +167,10 @@ def _shed_body(controller: EnergyController) -> dict[str, Any]:
     f"{PREFIX}/shed",
     summary="The external shed level and the panels shedding now",
     tag="energy",
+    response=(
+        "percent, limit_a, limit_kw, cap_a (the A / kW cap in A per phase on "
+        "the shed panel), panel_id, active, since, meter_shedding"
+    ),
     errors=(503,),
 )
 async def get_shed(request: web.Request) -> web.StreamResponse:
@@ -157,15 +184,19 @@ async def get_shed(request: web.Request) -> web.StreamResponse:
     tag="energy",
     request_schema=energy_schema.SHED_LEVEL,
     roles=MANAGE_SITE,
-    description="percent sheds a share of EV capacity, limit_a caps it; "
-    "both null (or omitted) clears the level.",
+    description="percent sheds a share of EV capacity, limit_a caps it in A "
+    "per phase, limit_kw caps EV power (turned into A per phase with the "
+    "panel's voltage and phases); the tightest wins. All null (or omitted) "
+    "clears the level.",
     errors=(400, 503),
 )
 async def put_shed(request: web.Request) -> web.StreamResponse:
     """Set the external shed level."""
     controller = controller_of(request)
     body = await json_body(request, energy_schema.SHED_LEVEL)
-    await controller.set_shed_level(body["percent"], body["limit_a"], body["panel_id"])
+    await controller.set_shed_level(
+        body["percent"], body["limit_a"], body["panel_id"], body["limit_kw"]
+    )
     return web.json_response(_shed_body(controller))
 
 

@@ -51,6 +51,7 @@ class FakeEnergy:
     bus: EventBus | None = None
     calls: list[tuple[Any, ...]] = field(default_factory=list)
     shed_id: int = 0
+    shedding: bool = False
 
     async def set_connector_limit(
         self, charger_id: str, connector_id: int, limit_a: float | None
@@ -71,14 +72,22 @@ class FakeEnergy:
         percent: float | None = None,
         limit_a: float | None = None,
         panel_id: str | None = None,
+        limit_kw: float | None = None,
     ) -> None:
-        self.calls.append(("shed", percent, limit_a, panel_id))
+        self.calls.append(("shed", percent, limit_a, panel_id, limit_kw))
         if self.bus is None:
             return
-        end = percent is None and limit_a is None
-        if not end:
+        end = percent is None and limit_a is None and limit_kw is None
+        update = self.shedding and not end  # a new level of the open event
+        if not end and not update:
             self.shed_id += 1
-        level = {"percent": percent, "limit_a": limit_a, "panel_id": panel_id}
+        self.shedding = not end
+        level = {
+            "percent": percent,
+            "limit_a": limit_a,
+            "limit_kw": limit_kw,
+            "panel_id": panel_id,
+        }
         self.bus.publish(
             Event(
                 EventKind.LOAD_SHED_END if end else EventKind.LOAD_SHED_START,
@@ -89,6 +98,7 @@ class FakeEnergy:
                     "panel_id": panel_id,
                     "depth_a": 0.0,
                     "level": None if end else level,
+                    "update": update,
                 },
             )
         )

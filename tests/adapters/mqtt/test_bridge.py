@@ -124,12 +124,17 @@ async def test_commands_change_the_site(
     await wait_until(lambda: obs.json(site)["shedding"] is True)
     assert obs.json(site)["shed"]["percent"] == 50
     await wait_until(lambda: obs.on(f"{BASE}/events/load_shed_start") != [])
+    obs.publish(f"{BASE}/site/shed_level/set", '{"limit_kw": 7.5}')
+    await wait_until(lambda: obs.json(site)["shed"]["limit_kw"] == 7.5)
+    assert obs.json(site)["shed"]["percent"] is None
     obs.publish(f"{BASE}/site/shed_level/set", "OFF")
     await wait_until(lambda: obs.json(site)["shedding"] is False)
     assert obs.json(site)["shed"]["percent"] is None
-    assert services.components["energy"].calls[-2:] == [  # type: ignore[attr-defined]
-        ("shed", 50.0, None, None),
-        ("shed", None, None, None),
+    assert obs.json(site)["shed"]["limit_kw"] is None
+    assert services.components["energy"].calls[-3:] == [  # type: ignore[attr-defined]
+        ("shed", 50.0, None, None, None),
+        ("shed", None, None, None, 7.5),
+        ("shed", None, None, None, None),
     ]
 
     waitlists = services.components["waitlists"]

@@ -58,6 +58,14 @@ def parse(topic: str, payload: str | bytes) -> Command:
             SetShedLevel(30.0, 40.0, "garage"),
         ),
         (T.shed_level_set, '{"limit_a": 0}', SetShedLevel(limit_a=0.0)),
+        (T.shed_level_set, '{"limit_kw": 11}', SetShedLevel(limit_kw=11.0)),
+        (T.shed_level_set, '{"limit_kw": 0}', SetShedLevel(limit_kw=0.0)),
+        (
+            T.shed_level_set,
+            '{"percent": 20, "limit_kw": 7.5, "panel_id": "garage"}',
+            SetShedLevel(20.0, None, "garage", 7.5),
+        ),
+        (T.shed_level_set, '{"limit_kw": null}', SetShedLevel()),
         (
             T.shed_level_set,
             '{"percent": 0, "panel_id": "main"}',
@@ -106,6 +114,9 @@ def test_valid_commands(topic: str, payload: str, expected: Command) -> None:
         (T.shed_level_set, '{"panel_id": "attic"}', "panel_id", "unknown panel"),
         (T.shed_level_set, '{"percent": "lots"}', "percent", "expected a number"),
         (T.shed_level_set, '{"depth": 3}', "depth", "extra keys not allowed"),
+        (T.shed_level_set, '{"limit_kw": -3}', "limit_kw", "at least 0"),
+        (T.shed_level_set, '{"limit_kw": "11"}', "limit_kw", "expected a number"),
+        (T.shed_level_set, '{"limit_kw": true}', "limit_kw", "expected a number"),
         (T.waitlist_join_set, '{"charger_id": "CP-1"}', "driver_id", "required key"),
         (T.waitlist_join_set, '{"driver_id": "d"}', "charger_id", "either"),
         (

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import replace
 
@@ -12,6 +13,7 @@ from evsite.adapters.mqtt.discovery import (
 )
 from evsite.adapters.mqtt.topics import Topics
 from evsite.config.models import MqttSettings, SiteConfig
+from evsite.core.shedding import amps_to_kw
 from tests.adapters.mqtt.support import site_config as make_site
 
 T = Topics.for_site(MqttSettings(), "site1")
@@ -68,7 +70,8 @@ def test_every_command_topic_in_discovery_is_a_topic_the_bridge_understands(
         for cmp in payload["cmps"].values()
         if "cmd_t" in cmp
     ]
-    assert len(commands) == 1 + 2 + 3 * 3  # shed level; enable x2; 3 per connector
+    # shed level (% and kW); enable x2; 3 per connector
+    assert len(commands) == 2 + 2 + 3 * 3
     assert all(T.parse_command(t) is not None for t in commands)
 
 
@@ -117,6 +120,22 @@ def test_site_device_has_a_shed_level_number_and_panel_sensors(
     assert site["cmps"]["panel_garage_allocated"]["stat_t"] == (
         "evsite/site1/panels/garage/state"
     )
+
+
+def test_site_device_has_a_shed_power_limit_in_kw(config: SiteConfig) -> None:
+    site = site_config(T, config, "0")
+    kw = site["cmps"]["shed_limit_kw"]
+    root = config.root
+    top = math.floor(amps_to_kw(root.capacity_a, root.voltage, root.phases) * 10) / 10
+    assert (kw["p"], kw["cmd_t"], kw["unit_of_meas"], kw["max"]) == (
+        "number",
+        "evsite/site1/site/shed_level/set",
+        "kW",
+        top,
+    )
+    assert kw["dev_cla"] == "power"
+    # Its command template sends what the shed command accepts.
+    assert "limit_kw" in kw["cmd_tpl"]
 
 
 def test_removed_components_are_sent_with_only_their_platform() -> None:

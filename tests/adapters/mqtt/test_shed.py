@@ -10,6 +10,7 @@ def test_nothing_shed() -> None:
         "active": False,
         "percent": None,
         "limit_a": None,
+        "limit_kw": None,
         "panel_id": None,
         "depth_a": 0.0,
         "panels": [],
@@ -45,3 +46,19 @@ def test_mqtt_command_shows_at_once_then_the_event_is_the_truth() -> None:
     assert (shed.status()["percent"], shed.status()["active"]) == (None, True)
     shed.on_event(end=True, data={"shed_id": 2, "source": "external", "level": None})
     assert shed.status()["active"] is False
+
+
+def test_kw_level_is_shown_from_the_command_and_the_event() -> None:
+    shed = ShedTracker()
+    shed.on_command(None, None, "garage", 7.5)
+    status = shed.status()
+    assert (status["active"], status["limit_kw"], status["panel_id"]) == (
+        True,
+        7.5,
+        "garage",
+    )
+    level = {"percent": None, "limit_a": None, "limit_kw": 11.0, "panel_id": None}
+    shed.on_event(end=False, data={"shed_id": 3, "source": "external", "level": level})
+    assert (shed.status()["limit_kw"], shed.status()["panel_id"]) == (11.0, None)
+    shed.on_command(None, None, None, None)
+    assert shed.status()["limit_kw"] is None

@@ -34,6 +34,7 @@ async def test_commands_reach_their_subsystems() -> None:
     await sink.execute(TOPIC, SetConnectorLimit("CP-1", 1, 8.0))
     await sink.execute(TOPIC, ChargeNow("CP-1", 1, True))  # a plain (sync) method
     await sink.execute(TOPIC, SetShedLevel(25.0, None, "garage"))
+    await sink.execute(TOPIC, SetShedLevel(None, None, None, 11.0))
     await sink.execute(TOPIC, JoinWaitlist("d1", charger_id="CP-1"))
     assert waitlists.queues == {"d1": "CP-1"}
     await sink.execute(TOPIC, LeaveWaitlist("d1"))
@@ -41,7 +42,8 @@ async def test_commands_reach_their_subsystems() -> None:
     assert energy.calls == [
         ("limit", "CP-1", 1, 8.0),
         ("charge_now", "CP-1", 1, True),
-        ("shed", 25.0, None, "garage"),
+        ("shed", 25.0, None, "garage", None),
+        ("shed", None, None, None, 11.0),
     ]
     assert waitlists.queues == {}
     port = live.charger("CP-1").connector(1)
@@ -95,6 +97,12 @@ def test_the_real_subsystems_accept_the_calls_the_sink_makes() -> None:
     _accepts(Commands.change_availability, "CP-1", 0, operative=False)
     _accepts(EnergyController.set_connector_limit, "CP-1", 1, None)
     _accepts(EnergyController.charge_now, "CP-1", 1, True)
-    _accepts(EnergyController.set_shed_level, percent=5.0, limit_a=None, panel_id=None)
+    _accepts(
+        EnergyController.set_shed_level,
+        percent=5.0,
+        limit_a=None,
+        panel_id=None,
+        limit_kw=None,
+    )
     _accepts(WaitlistService.join, "d1", charger_id=None, group="g")
     _accepts(WaitlistService.leave, "d1")

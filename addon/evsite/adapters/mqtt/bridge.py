@@ -292,7 +292,10 @@ class MqttBridge:
                 await self._sink.execute(topic, command)
             if isinstance(command, SetShedLevel):
                 self._shed.on_command(
-                    command.percent, command.limit_a, command.panel_id
+                    command.percent,
+                    command.limit_a,
+                    command.panel_id,
+                    command.limit_kw,
                 )
                 self._wake.set()
         except CommandError as err:

@@ -63,14 +63,16 @@ class ChargeNow:
 
 @dataclass(frozen=True, slots=True)
 class SetShedLevel:
-    """External shed level (percent of EV capacity and/or an A cap; tighter wins).
+    """External shed level: percent of EV capacity, an A and/or a kW cap.
 
-    Both None ends external shedding; ``panel_id`` None means the whole site.
+    The tightest wins. All None ends external shedding; ``panel_id`` None
+    means the whole site.
     """
 
     percent: float | None = None
     limit_a: float | None = None
     panel_id: str | None = None
+    limit_kw: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +123,7 @@ _SHED = vol.Schema(
     {
         vol.Optional("percent"): _amount(100),
         vol.Optional("limit_a"): _amount(),
+        vol.Optional("limit_kw"): _amount(),
         vol.Optional("panel_id"): vol.Any(None, _TEXT_ID),
     }
 )
@@ -226,9 +229,10 @@ def _shed(topic: str, config: SiteConfig, data: Any) -> SetShedLevel:
     if panel_id is not None and config.panel(panel_id) is None:
         raise CommandError(topic, "panel_id", f"unknown panel '{panel_id}'")
     percent, limit_a = level.get("percent"), level.get("limit_a")
-    if not percent and limit_a is None:
+    limit_kw = level.get("limit_kw")
+    if not percent and limit_a is None and limit_kw is None:
         return SetShedLevel(panel_id=panel_id)  # 0 % (or nothing) ends shedding
-    return SetShedLevel(percent or None, limit_a, panel_id)
+    return SetShedLevel(percent or None, limit_a, panel_id, limit_kw)
 
 
 def _join(topic: str, config: SiteConfig, data: Any) -> JoinWaitlist:

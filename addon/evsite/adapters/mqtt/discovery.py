@@ -7,11 +7,13 @@ unavailable when evsite's availability topic says ``offline`` (last will).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from evsite.adapters.mqtt.topics import Topics, object_id
 from evsite.config.models import Charger, SiteConfig
 from evsite.control.live import ConnectorStatus
+from evsite.core.shedding import amps_to_kw
 
 ORIGIN_NAME = "evsite"
 MODES = ("auto", "charge_now")
@@ -90,7 +92,40 @@ def _number(uid: str, name: str, command_topic: str, tpl: str) -> Component:
     }
 
 
-def _site_components(topics: Topics, dev: str) -> dict[str, Component]:
+def _site_power_kw(config: SiteConfig) -> float:
+    """The root panel's continuous capacity in kW, rounded down to 0.1 kW."""
+    root = config.root
+    kw = amps_to_kw(root.capacity_a, root.voltage, root.phases)
+    return math.floor(kw * 10) / 10
+
+
+def _shed_limit_kw(topics: Topics, dev: str, config: SiteConfig) -> Component:
+    """A kW cap on the whole site's EV power; its maximum means no cap."""
+    top = _site_power_kw(config)
+    cmp = _number(
+        f"{dev}_shed_limit_kw",
+        "Shed power limit",
+        topics.shed_level_set,
+        "{% set kw = value_json.shed.limit_kw | default(none) %}"
+        f"{{{{ {top} if kw is none else [kw, {top}] | min }}}}",
+    )
+    cmp.update(
+        {
+            "cmd_tpl": f'{{% if value >= {top} %}}{{"limit_kw": null}}'
+            '{% else %}{"limit_kw": {{ value }}}{% endif %}',
+            "dev_cla": "power",
+            "unit_of_meas": "kW",
+            "min": 0,
+            "max": top,
+            "step": 0.1,
+        }
+    )
+    return cmp
+
+
+def _site_components(
+    topics: Topics, dev: str, config: SiteConfig
+) -> dict[str, Component]:
     shed = _number(
         f"{dev}_shed_level",
         "Shed level",
@@ -114,13 +149,14 @@ def _site_components(topics: Topics, dev: str) -> dict[str, Component]:
         ),
         "shedding": _binary(f"{dev}_shedding", "Load shedding", "shedding", None),
         "shed_level": shed,
+        "shed_limit_kw": _shed_limit_kw(topics, dev, config),
     }
 
 
 def site_config(topics: Topics, config: SiteConfig, version: str) -> dict[str, Any]:
     """Discovery payload of the site device: EV totals, grid, shedding, panels."""
     dev = site_device_id(config)
-    cmps = _site_components(topics, dev)
+    cmps = _site_components(topics, dev, config)
     for panel in config.panels:
         pid = object_id(panel.id)
         for field, label in (("allocated_a", "allocated"), ("measured_a", "measured")):

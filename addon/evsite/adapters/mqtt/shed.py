@@ -36,16 +36,28 @@ class ShedTracker:
             self._requested = None
 
     def on_command(
-        self, percent: float | None, limit_a: float | None, panel_id: str | None
+        self,
+        percent: float | None,
+        limit_a: float | None,
+        panel_id: str | None,
+        limit_kw: float | None = None,
     ) -> None:
-        """An external level was accepted over MQTT (None, None clears it)."""
-        if percent is None and limit_a is None:
+        """An external level was accepted over MQTT (all None clears it)."""
+        if percent is None and limit_a is None and limit_kw is None:
             self._requested = {}
             return
-        self._requested = {"percent": percent, "limit_a": limit_a, "panel_id": panel_id}
+        self._requested = {
+            "percent": percent,
+            "limit_a": limit_a,
+            "limit_kw": limit_kw,
+            "panel_id": panel_id,
+        }
 
     def status(self) -> dict[str, Any]:
-        """``active``, the external level (percent, limit_a, panel_id) and depth."""
+        """``active``, the external level (percent, limit_a, limit_kw, panel_id).
+
+        Also the depth of the deepest open shed and the panels shedding.
+        """
         external: Mapping[str, Any] | None = next(
             (
                 s["level"]
@@ -61,6 +73,7 @@ class ShedTracker:
             "active": bool(self._open) or external is not None,
             "percent": external.get("percent") if external else None,
             "limit_a": external.get("limit_a") if external else None,
+            "limit_kw": external.get("limit_kw") if external else None,
             "panel_id": external.get("panel_id") if external else None,
             "depth_a": round(max(depths), 2) if depths else 0.0,
             "panels": sorted({s["panel_id"] or "site" for s in self._open.values()}),

@@ -52,8 +52,9 @@ class EnergyControl(Protocol):
         percent: float | None = None,
         limit_a: float | None = None,
         panel_id: str | None = None,
+        limit_kw: float | None = None,
     ) -> Awaitable[object] | object:
-        """External shed level (tighter of both wins); both None ends it."""
+        """External shed level (the tightest wins); all None ends it."""
         ...
 
 
@@ -138,11 +139,14 @@ class ComponentsSink:
             case ChargeNow(charger_id, connector_id, enabled):
                 energy = self._energy(topic)
                 await _settle(energy.charge_now(charger_id, connector_id, enabled))
-            case SetShedLevel(percent, limit_a, panel_id):
+            case SetShedLevel(percent, limit_a, panel_id, limit_kw):
                 energy = self._energy(topic)
                 await _settle(
                     energy.set_shed_level(
-                        percent=percent, limit_a=limit_a, panel_id=panel_id
+                        percent=percent,
+                        limit_a=limit_a,
+                        panel_id=panel_id,
+                        limit_kw=limit_kw,
                     )
                 )
             case JoinWaitlist(driver_id, charger_id, group):

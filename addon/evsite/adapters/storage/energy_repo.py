@@ -59,6 +59,7 @@ def level_dict(level: ExternalShed) -> dict[str, Any]:
     return {
         "percent": level.percent,
         "limit_a": level.limit_a,
+        "limit_kw": level.limit_kw,
         "panel_id": level.panel_id,
     }
 
@@ -199,7 +200,9 @@ class EnergyRepository:
         if row is None or row[0] is None:
             return None, None
         data = json.loads(row[0])
-        level = ExternalShed(data["percent"], data["limit_a"], data["panel_id"])
+        level = ExternalShed(
+            data["percent"], data["limit_a"], data["panel_id"], data.get("limit_kw")
+        )
         return level, _time(row[1])
 
     # Operator overrides
