@@ -117,6 +117,41 @@ def eu_site() -> dict[str, Any]:
     }
 
 
+def na_site() -> dict[str, Any]:
+    """A 208Y/120 V three-phase site: 208 V chargers wired line-to-line.
+
+    main (3-phase) -> ev (3-phase) -> wall (1-phase 208 V on L2-L3).
+    """
+    three = {"phases": 3, "voltage": 208}
+    return {
+        "site": {
+            "id": "harbor-office",
+            "name": "Harbor Office",
+            "timezone": "America/New_York",
+            "main_service": {"voltage": 208, "phases": 3, "main_breaker_a": 400},
+        },
+        "panels": [
+            {"id": "main", "breaker_a": 400, **three},
+            {"id": "ev", "parent": "main", "breaker_a": 200, **three},
+            {
+                "id": "wall",
+                "parent": "ev",
+                "breaker_a": 60,
+                "phases": 1,
+                "voltage": 208,
+                "phase_connection": "L2-L3",
+            },
+        ],
+        "chargers": [
+            {"id": "L-1", "parent": "ev", "limit_a": 32, "phase_connection": "L1-L2"},
+            {"id": "L-2", "parent": "ev", "limit_a": 32, "phase_connection": "L2-L3"},
+            {"id": "L-3", "parent": "ev", "limit_a": 32, "phase_connection": "L3-L1"},
+            {"id": "W-1", "parent": "wall", "limit_a": 40},
+            {"id": "W-2", "parent": "wall", "limit_a": 16, "phase_connection": "L2-L3"},
+        ],
+    }
+
+
 @pytest.fixture
 def us() -> dict[str, Any]:
     """A fresh valid single-phase site dict."""

@@ -12,7 +12,7 @@ import pytest
 from evsite.config.load import parse_site, read_yaml
 from evsite.errors import ConfigError, Problem
 
-from .conftest import eu_site, us_site
+from .conftest import eu_site, na_site, us_site
 
 Mutation = Callable[[dict[str, Any]], None]
 _TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
@@ -125,6 +125,37 @@ CASES = [
          put("panels[0].phase_connection", "L2"), "panels[0].phase_connection", "'L2'"),
     Case("unknown phase", eu_site, put("chargers[1].phase_connection", "L4"),
          "chargers[1].phase_connection", "'L4'"),
+    # --- line pairs (1-phase loads wired line-to-line) -------------------------
+    Case("line pair on a 1-phase chain", us_site,
+         put("chargers[0].phase_connection", "L1-L2"), "chargers[0].phase_connection",
+         "3-phase panel above"),
+    Case("line pair on a 1-phase root", us_site,
+         put("panels[0].phase_connection", "L1-L2"), "panels[0].phase_connection",
+         "'L1-L2'"),
+    Case("line pair on a 3-phase panel", na_site,
+         put("panels[1].phase_connection", "L1-L2"), "panels[1].phase_connection",
+         "'L1-L2'"),
+    Case("line pair on a 3-phase charger", na_site, put("chargers[0].phases", 3),
+         "chargers[0].phase_connection", "single-phase"),
+    Case("3-phase charger on a line-pair panel", na_site, put("chargers[3].phases", 3),
+         "chargers[3].phases", "'wall'"),
+    Case("charger on another pair than its board", na_site,
+         put("chargers[4].phase_connection", "L1-L2"), "chargers[4].phase_connection",
+         "L2-L3"),
+    Case("charger on a line its board does not carry", na_site,
+         put("chargers[4].phase_connection", "L1"), "chargers[4].phase_connection",
+         "not L1"),
+    Case("sub-board of a line-pair panel on one line", na_site,
+         put("panels", [*na_site()["panels"], {"id": "wall-2", "parent": "wall",
+             "breaker_a": 20, "phases": 1, "voltage": 208, "phase_connection": "L2"}]),
+         "panels[3].phase_connection", "L2-L3"),
+    Case("line-pair panel at line-to-neutral voltage", na_site,
+         put("panels[2].voltage", 120), "panels[2].voltage", "208 V line-to-line"),
+    Case("line pair written backwards", na_site,
+         put("chargers[0].phase_connection", "L2-L1"), "chargers[0].phase_connection",
+         "'L2-L1'"),
+    Case("line-pair panel without its connection", na_site,
+         drop("panels[2].phase_connection"), "panels[2].phase_connection", "L1-L2"),
     Case("wrong voltage", us_site, put("panels[1].voltage", 208), "panels[1].voltage",
          "208 V"),
     Case("wrong line-to-neutral voltage", eu_site, put("panels[2].voltage", 120),
@@ -245,7 +276,7 @@ def test_the_table_covers_enough_distinct_mistakes() -> None:
     assert len({case.path for case in CASES}) >= 25
 
 
-@pytest.mark.parametrize("base", [us_site, eu_site], ids=["us", "eu"])
+@pytest.mark.parametrize("base", [us_site, eu_site, na_site], ids=["us", "eu", "na"])
 def test_base_sites_are_valid_without_warnings(
     base: Callable[[], dict[str, Any]],
 ) -> None:

@@ -24,6 +24,10 @@ SETTINGS = settings(
 )
 SERVICE_KEYS = {"web", "ocpp", "api", "mqtt", "cloud", "zeroconf"}
 LINES = ["L1", "L2", "L3"]
+PAIRS = ["L1-L2", "L2-L3", "L3-L1"]
+# On 208Y/120 V a single line gives 120 V: a charger there is wired line-to-line
+# (a single line is valid but warned, and these sites must parse without warnings).
+LINE_TO_NEUTRAL = {400: 230, 208: 120}
 # The examples add meters, scheduled limits, connector lists and overrides.
 BASES = [us_site(), eu_site()] + [
     yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -41,7 +45,10 @@ def panel_trees(draw: st.DrawFn, offline: bool = False) -> dict[str, Any]:
     With ``offline`` chargers get random offline allocations that may not fit.
     """
     three_phase = draw(st.booleans())
-    voltage = 400 if three_phase else draw(st.sampled_from([120, 208, 230, 240]))
+    if three_phase:
+        voltage = draw(st.sampled_from(sorted(LINE_TO_NEUTRAL)))
+    else:
+        voltage = draw(st.sampled_from([120, 208, 230, 240]))
     root_breaker = draw(st.integers(40, 1000))
     panels: list[dict[str, Any]] = [
         {
@@ -57,8 +64,11 @@ def panel_trees(draw: st.DrawFn, offline: bool = False) -> dict[str, Any]:
         panel["breaker_a"] = draw(st.integers(10, int(parent["breaker_a"])))
         panel["phases"] = draw(st.sampled_from([1, 3])) if parent["phases"] == 3 else 1
         if panel["phases"] == 1 and parent["phases"] == 3:
-            panel["voltage"] = 230
-            panel["phase_connection"] = draw(st.sampled_from(LINES))
+            connection = draw(st.sampled_from(LINES + PAIRS))
+            panel["phase_connection"] = connection
+            # One line: line-to-neutral; a line pair: line-to-line.
+            pair = "-" in connection
+            panel["voltage"] = voltage if pair else LINE_TO_NEUTRAL[voltage]
         else:
             panel["voltage"] = parent["voltage"]
         panels.append(panel)
@@ -100,7 +110,8 @@ def _charger(
     if panel["phases"] == 3:
         charger["phases"] = draw(st.sampled_from([1, 3]))
         if charger["phases"] == 1:
-            charger["phase_connection"] = draw(st.sampled_from(LINES))
+            single = LINES if panel["voltage"] > 300 else []
+            charger["phase_connection"] = draw(st.sampled_from(single + PAIRS))
     if offline:
         value = draw(st.none() | st.integers(6, int(charger["limit_a"])))
         charger["overrides"] = {"offline_allocation_a": value}
@@ -126,11 +137,12 @@ def _over_capacity(data: dict[str, Any]) -> set[str]:
     """Panels whose offline sum on some line exceeds breaker x 0.8 (SPEC §2.3)."""
     panels = {p["id"]: p for p in data["panels"]}
 
-    def line(panel_id: str) -> str:
+    def lines_of(panel_id: str) -> list[str]:
+        """A 1-phase panel's line(s): its connection, else its parent's."""
         panel = panels[panel_id]
         if panel.get("phase_connection"):
-            return str(panel["phase_connection"])
-        return line(panel["parent"]) if panel.get("parent") else "L1"
+            return str(panel["phase_connection"]).split("-")
+        return lines_of(panel["parent"]) if panel.get("parent") else ["L1"]
 
     sums: dict[tuple[str, str], float] = defaultdict(float)
     for charger in data["chargers"]:
@@ -139,8 +151,11 @@ def _over_capacity(data: dict[str, Any]) -> set[str]:
             continue
         if charger.get("phases", 1) == 3:
             lines = LINES
+        elif charger.get("phase_connection"):
+            # A line pair (line-to-line) counts on both of its lines.
+            lines = str(charger["phase_connection"]).split("-")
         else:
-            lines = [charger.get("phase_connection") or line(charger["parent"])]
+            lines = lines_of(charger["parent"])
         panel_id = charger["parent"]
         while panel_id:
             for one in lines:

@@ -21,9 +21,10 @@ from evsite.config.models import Charger, Connector, EnergySettings, Panel
 from evsite.core.allocation_model import ConnectorDemand, Reason, Snapshot
 from evsite.core.allocator import allocate
 from evsite.core.offline import offline_allocations
-from evsite.core.tree import THREE_PHASES, PanelTree
+from evsite.core.tree import PanelTree
 from tests.core.test_allocator_fairness_lp import flow_phases, lp_max_min
 from tests.core.test_allocator_properties import (
+    CONNECTIONS,
     NOW,
     TOL,
     check_capacity,
@@ -54,7 +55,7 @@ def copied_sites(
             draw(st.sampled_from([16, 32])),
             connectors=tuple(Connector(k + 1) for k in range(ports)),
             phases=1 if single else 3,
-            phase_connection=draw(st.sampled_from(THREE_PHASES)) if single else None,
+            phase_connection=draw(st.sampled_from(CONNECTIONS)) if single else None,
             weight=draw(st.sampled_from([1.0, 2.0])),
             priority=draw(st.integers(0, 1)) if minimum else 0,
         )

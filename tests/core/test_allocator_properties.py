@@ -1,7 +1,9 @@
 """Allocator invariants over random sites, and fairness against an exact LP solver.
 
 Random trees: depth up to 5, 1- and 3-phase panels, single-phase chargers on
-random phases, circuit-sharing stations, random demands and EV maxima, meters
+random phases or wired line-to-line across a line pair (and 1-phase panels fed
+line-to-line, with chargers across the pair or on one of its lines),
+circuit-sharing stations, random demands and EV maxima, meters
 with fresh, stale and missing samples, offline and uncontrollable chargers,
 scheduled limits, shedding. The invariants are recomputed here from the
 inputs, not read back from the allocator's own panel figures.
@@ -20,10 +22,12 @@ from evsite.config.models import (
     Charger,
     Connector,
     EnergySettings,
+    LinePair,
     MeterConfig,
     MeterKind,
     Panel,
     Phase,
+    PhaseConnection,
 )
 from evsite.core.allocation_model import (
     Allocation,
@@ -42,6 +46,8 @@ NOW = datetime(2026, 6, 1, 18, 0, tzinfo=UTC)
 METER = MeterConfig(kind=MeterKind.MQTT, topic="m", stale_after_s=3.0)
 TOL = 1e-6
 RESERVING = {Reason.OFFLINE_RESERVED, Reason.UNCONTROLLABLE}
+# A 1-phase load on a 3-phase panel: one line, or a line pair (line-to-line).
+CONNECTIONS: tuple[PhaseConnection, ...] = (*THREE_PHASES, *LinePair)
 
 
 @st.composite
@@ -59,7 +65,7 @@ def trees(draw: st.DrawFn, *, meters: bool = True, max_chargers: int = 12) -> Pa
         phases = draw(st.sampled_from([1, 3])) if chain_three else 1
         connection = None
         if phases == 1 and parent is not None and chain_three:
-            connection = draw(st.sampled_from(THREE_PHASES))
+            connection = draw(st.sampled_from(CONNECTIONS))
         metered = meters and draw(st.integers(0, 3)) == 0
         panels.append(
             Panel(
@@ -76,12 +82,16 @@ def trees(draw: st.DrawFn, *, meters: bool = True, max_chargers: int = 12) -> Pa
         depth[pid] = 0 if parent is None else depth[parent] + 1
         three[pid] = phases == 3 and chain_three
     chargers = []
+    lines = PanelTree.build(panels, []).panel_phases
     for j in range(draw(st.integers(0, max_chargers))):
         parent_panel = draw(st.sampled_from(panels))
         phases = 3 if three[parent_panel.id] and draw(st.booleans()) else 1
-        connection = None
+        connection: PhaseConnection | None = None
         if phases == 1 and parent_panel.phases == 3:
-            connection = draw(st.sampled_from(THREE_PHASES))
+            connection = draw(st.sampled_from(CONNECTIONS))
+        elif phases == 1 and len(pair := lines(parent_panel.id)) == 2:
+            # On a line-pair panel: across the pair (default) or on one line.
+            connection = draw(st.sampled_from([None, *pair]))
         chargers.append(
             Charger(
                 f"c{j}",
@@ -293,6 +303,9 @@ def check_connectors(snap: Snapshot, result: Allocation) -> None:
     for charger in tree.chargers.values():
         mine = [result.connectors[(charger.id, c.id)] for c in charger.connectors]
         for limit in mine:
+            if charger.phases == 1:
+                # Its own line(s) whatever the EV reports: both for a line pair.
+                assert limit.phases == tree.charger_phases(charger)
             assert limit.limit_a >= 0
             assert abs(limit.limit_a * 10 - round(limit.limit_a * 10)) < 1e-6
         if mine[0].reason in RESERVING:

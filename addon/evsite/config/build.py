@@ -26,7 +26,6 @@ from evsite.config.models import (
     OcppSettings,
     OrgType,
     Panel,
-    Phase,
     RegisterSpec,
     ScheduledLimit,
     Scope,
@@ -37,6 +36,7 @@ from evsite.config.models import (
     WebSettings,
     Weekday,
     ZeroconfSettings,
+    parse_phase_connection,
 )
 
 
@@ -165,7 +165,7 @@ def build_panel(data: dict[str, Any]) -> Panel:
         phases=data["phases"],
         voltage=float(data["voltage"]),
         parent=data["parent"],
-        phase_connection=Phase(data["phase_connection"])
+        phase_connection=parse_phase_connection(data["phase_connection"])
         if data["phase_connection"]
         else None,
         continuous_factor=data["continuous_factor"],
@@ -209,7 +209,7 @@ def build_charger(data: dict[str, Any]) -> Charger:
             Connector(c["id"], c["payment_terminal"]) for c in data["connectors"]
         ),
         phases=data["phases"],
-        phase_connection=Phase(data["phase_connection"])
+        phase_connection=parse_phase_connection(data["phase_connection"])
         if data["phase_connection"]
         else None,
         alias=data["alias"],

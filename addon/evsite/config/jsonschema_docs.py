@@ -31,7 +31,8 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
         " continuous_factor.",
         "phases": "1 or 3; a 3-phase panel is limited per phase.",
         "voltage": "3-phase: line-to-line (400, 208); 1-phase: what loads see.",
-        "phase_connection": "Line a 1-phase panel sits on when fed by a 3-phase panel.",
+        "phase_connection": "Line (L1..L3) or line pair (L1-L2, L2-L3, L3-L1) a"
+        " 1-phase panel is fed from by a 3-phase panel.",
         "continuous_factor": "Share of the breaker usable continuously (NEC: 0.8).",
         "meter": "Meter measuring the panel's real load.",
         "scheduled_limits": "Lower limits during weekly windows (e.g. utility peak).",
@@ -51,8 +52,8 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
         "connectors": "Port count, or a list of {id, payment_terminal}; ports share"
         " limit_a.",
         "phases": "1 or 3; a 3-phase charger needs a 3-phase panel.",
-        "phase_connection": "Line of a 1-phase charger on a 3-phase panel"
-        " (required there).",
+        "phase_connection": "Line (to neutral) or line pair (line-to-line, e.g."
+        " 208 V on 208Y/120 V) of a 1-phase charger; required on a 3-phase panel.",
         "alias": "Shown name; the charger ID when empty.",
         "qr_alias": "QR code alias, unique per site.",
         "driver_groups": "Groups whose members may charge (scope groups only).",

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import time
 from enum import StrEnum
+from typing import TypeAlias
 
 from evsite.config import defaults
 
@@ -42,6 +43,45 @@ class Phase(StrEnum):
     L1 = "L1"
     L2 = "L2"
     L3 = "L3"
+
+    @property
+    def lines(self) -> tuple[Phase, ...]:
+        """The lines a load wired to this line and neutral draws from: itself."""
+        return (self,)
+
+
+class LinePair(StrEnum):
+    """Two lines of a 3-phase supply a single-phase load is wired across.
+
+    A line-to-line load (a 208 V charger on a 208Y/120 V service) draws its
+    current on both lines.
+    """
+
+    L1_L2 = "L1-L2"
+    L2_L3 = "L2-L3"
+    L3_L1 = "L3-L1"
+
+    @property
+    def lines(self) -> tuple[Phase, ...]:
+        """The two lines, in the order written."""
+        return _PAIR_LINES[self]
+
+
+_PAIR_LINES: dict[LinePair, tuple[Phase, ...]] = {
+    pair: tuple(Phase(line) for line in pair.value.split("-")) for pair in LinePair
+}
+
+PhaseConnection: TypeAlias = Phase | LinePair
+"""Where a single-phase load is wired: one line (to neutral) or a line pair."""
+
+
+def parse_phase_connection(value: str) -> PhaseConnection:
+    """Parse ``L1``..``L3`` (one line) or ``L1-L2``, ``L2-L3``, ``L3-L1`` (a pair).
+
+    Raises:
+        ValueError: neither a line nor a line pair.
+    """
+    return LinePair(value) if "-" in value else Phase(value)
 
 
 class Weekday(StrEnum):
@@ -161,7 +201,7 @@ class Panel:
     phases: int
     voltage: float
     parent: str | None = None
-    phase_connection: Phase | None = None
+    phase_connection: PhaseConnection | None = None
     continuous_factor: float = defaults.CONTINUOUS_LOAD_FACTOR
     meter: MeterConfig | None = None
     scheduled_limits: tuple[ScheduledLimit, ...] = ()
@@ -199,7 +239,7 @@ class Charger:
     scope: Scope = Scope.CLOSED
     connectors: tuple[Connector, ...] = (Connector(1),)
     phases: int = 1
-    phase_connection: Phase | None = None
+    phase_connection: PhaseConnection | None = None
     alias: str = ""
     qr_alias: str | None = None
     parking: str | None = None

@@ -13,7 +13,7 @@ from typing import Any
 import voluptuous as vol
 
 from evsite.config import defaults
-from evsite.config.models import MeterKind, OrgType, Phase, Scope, Weekday
+from evsite.config.models import LinePair, MeterKind, OrgType, Phase, Scope, Weekday
 from evsite.config.validators import (
     CURRENCY_PATTERN,
     ID_PATTERN,
@@ -82,6 +82,10 @@ def _panel_name_defaults_to_id(panel: dict[str, Any]) -> dict[str, Any]:
 
 TOPIC_PATTERN = r"^[A-Za-z0-9_\-/]+$"
 PHASES = choice([1, 3])
+# One line (line-to-neutral) or a line pair (line-to-line, e.g. 208 V on 208Y/120).
+PHASE_CONNECTION = nullable(
+    choice([member.value for kind in (Phase, LinePair) for member in kind])
+)
 
 WEEKDAYS = unique_list(one_of(Weekday), what="day")
 
@@ -192,7 +196,7 @@ PANEL = vol.Schema(
         vol.Required("breaker_a"): amps(1, 10_000),
         vol.Required("phases"): PHASES,
         vol.Required("voltage"): number(100, 1000),
-        vol.Optional("phase_connection", default=None): nullable(one_of(Phase)),
+        vol.Optional("phase_connection", default=None): PHASE_CONNECTION,
         vol.Optional(
             "continuous_factor", default=defaults.CONTINUOUS_LOAD_FACTOR
         ): number(0.5, 1.0),
@@ -211,7 +215,7 @@ CHARGER = vol.Schema(
         vol.Optional("scope", default=Scope.CLOSED.value): one_of(Scope),
         vol.Optional("connectors", default=1): connectors,
         vol.Optional("phases", default=1): PHASES,
-        vol.Optional("phase_connection", default=None): nullable(one_of(Phase)),
+        vol.Optional("phase_connection", default=None): PHASE_CONNECTION,
         vol.Optional("alias", default=""): text(64),
         vol.Optional("qr_alias", default=None): nullable(entity_id),
         vol.Optional("parking", default=None): nullable(text(32)),

@@ -6,16 +6,13 @@ collected so an installer sees every mistake at once.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 
 from evsite.config.models import MeterConfig, MeterKind, SiteConfig
 from evsite.config.validate_chargers import charger_errors
+from evsite.config.validate_phases import panel_phase_errors, phase_warnings
 from evsite.core.tree import PanelTree, find_cycle
 from evsite.errors import Problem
-
-# A 1-phase child of a 3-phase panel sits line-to-neutral: V / sqrt(3), ±5 %.
-_VOLTAGE_TOLERANCE = 0.05
 
 
 def check_site(config: SiteConfig) -> tuple[list[Problem], list[Problem]]:
@@ -37,6 +34,7 @@ def check_site(config: SiteConfig) -> tuple[list[Problem], list[Problem]]:
     errors += _offline_errors(config, tree)
     errors += _misc_errors(config)
     warnings += _warnings(config, tree)
+    warnings += phase_warnings(config, tree)
     return errors, warnings
 
 
@@ -103,12 +101,7 @@ def _panel_errors(config: SiteConfig, tree: PanelTree) -> Iterator[Problem]:
                 )
         else:
             yield from _child_panel_errors(config, tree, index)
-        if panel.phases == 3 and panel.phase_connection is not None:
-            yield Problem(
-                f"{path}.phase_connection",
-                f"only a 1-phase panel has a phase connection, not "
-                f"'{panel.phase_connection}'",
-            )
+        yield from panel_phase_errors(panel, tree, path)
         for j, limit in enumerate(panel.scheduled_limits):
             if limit.limit_a > panel.breaker_a:
                 yield Problem(
@@ -130,38 +123,12 @@ def _child_panel_errors(
             f"{path}.phases",
             f"a 3-phase panel cannot be fed by 1-phase panel '{parent.id}'",
         )
-    elif panel.phases == 1 and parent.phases == 3:
-        if panel.phase_connection is None:
-            yield Problem(
-                f"{path}.phase_connection",
-                f"required: which line of 3-phase panel '{parent.id}' feeds it",
-            )
-        line_to_neutral = parent.voltage / math.sqrt(3)
-        if not (
-            panel.voltage == parent.voltage
-            or abs(panel.voltage - line_to_neutral)
-            <= line_to_neutral * _VOLTAGE_TOLERANCE
-        ):
-            yield Problem(
-                f"{path}.voltage",
-                f"{panel.voltage:g} V does not match 3-phase parent '{parent.id}' "
-                f"({parent.voltage:g} V, {line_to_neutral:.0f} V line-to-neutral)",
-            )
-    else:
-        if panel.voltage != parent.voltage:
-            yield Problem(
-                f"{path}.voltage",
-                f"{panel.voltage:g} V differs from parent '{parent.id}' "
-                f"({parent.voltage:g} V)",
-            )
-        line = tree.panel_phases(parent.id)
-        if panel.phases == 1 and panel.phase_connection not in (None, *line):
-            # Else its load would be counted on a line it does not draw from.
-            yield Problem(
-                f"{path}.phase_connection",
-                f"parent '{parent.id}' is on {line[0].value}, "
-                f"not {panel.phase_connection}",
-            )
+    elif panel.phases == parent.phases and panel.voltage != parent.voltage:
+        yield Problem(
+            f"{path}.voltage",
+            f"{panel.voltage:g} V differs from parent '{parent.id}' "
+            f"({parent.voltage:g} V)",
+        )
 
 
 def _meter_errors(meter: MeterConfig, path: str) -> Iterator[Problem]:

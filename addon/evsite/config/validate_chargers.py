@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from evsite.config.models import Charger, Scope, SiteConfig
+from evsite.config.validate_phases import charger_phase_errors
 from evsite.core.tree import PanelTree
 from evsite.errors import Problem
 
@@ -30,7 +31,7 @@ def charger_errors(config: SiteConfig, tree: PanelTree) -> Iterator[Problem]:
                 f"{charger.limit_a:g} A is above the breaker of panel "
                 f"'{panel.id}' ({panel.breaker_a:g} A)",
             )
-        yield from _charger_phase_errors(charger, tree, path)
+        yield from charger_phase_errors(charger, tree, path)
         if charger.qr_alias is not None:
             if charger.qr_alias in qr_seen:
                 yield Problem(
@@ -55,38 +56,6 @@ def charger_errors(config: SiteConfig, tree: PanelTree) -> Iterator[Problem]:
                 f"{path}.overrides.offline_allocation_a",
                 f"{offline:g} A is above the charger limit {charger.limit_a:g} A",
             )
-
-
-def _charger_phase_errors(
-    charger: Charger, tree: PanelTree, path: str
-) -> Iterator[Problem]:
-    panel = tree.panels[charger.parent]
-    panel_phases = tree.panel_phases(panel.id)
-    if charger.phases == 3 and len(panel_phases) == 1:
-        yield Problem(
-            f"{path}.phases",
-            f"a 3-phase charger cannot be fed by 1-phase panel '{panel.id}'",
-        )
-    elif charger.phases == 3 and charger.phase_connection is not None:
-        yield Problem(
-            f"{path}.phase_connection",
-            "only a single-phase charger has a phase connection",
-        )
-    elif charger.phases == 1 and len(panel_phases) == 3:
-        if charger.phase_connection is None:
-            yield Problem(
-                f"{path}.phase_connection",
-                f"required: which line of 3-phase panel '{panel.id}' feeds it",
-            )
-    elif (
-        charger.phase_connection is not None
-        and charger.phase_connection not in panel_phases
-    ):
-        yield Problem(
-            f"{path}.phase_connection",
-            f"panel '{panel.id}' is on {panel_phases[0].value}, "
-            f"not {charger.phase_connection.value}",
-        )
 
 
 def _charger_scope_errors(

@@ -4,7 +4,8 @@ A charger that loses its link enforces its offline allocation on its own, and
 all chargers may be offline together, so for every panel and phase the sum of
 offline allocations beneath it must fit the panel's capacity (breaker ×
 continuous factor; scheduled limits are not in force at a charger that cannot
-hear evsite, so they are not counted).
+hear evsite, so they are not counted). A charger wired line-to-line counts
+its allocation on both of its lines.
 
 Explicit values come from ``Charger.overrides.offline_allocation_a``, else the
 site's ``energy.offline_allocation_a`` (capped at the charger's limit).
@@ -103,9 +104,11 @@ def check_offline(tree: PanelTree, allocations: Mapping[str, float]) -> list[Pro
     for panel_id in tree.depth_first():
         panel = tree.panels[panel_id]
         per_phase = loads[panel_id]
-        if panel.phases == 1:
-            # A 1-phase panel carries every load beneath it on its one line.
-            per_phase = {tree.panel_phases(panel_id)[0]: sum(per_phase.values())}
+        lines = tree.panel_phases(panel_id)
+        if len(lines) == 1:
+            # A panel on one line carries every load beneath it on that line.
+            # (One fed line-to-line carries two: a load counts on its own.)
+            per_phase = {lines[0]: sum(per_phase.values())}
         for phase, total in sorted(per_phase.items()):
             if total > panel.capacity_a + _TOLERANCE_A:
                 problems.append(

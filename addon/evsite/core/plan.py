@@ -5,9 +5,9 @@ so the control loop can build a :class:`SitePlan` when the configuration
 changes and pass it in every :class:`~evsite.core.allocation_model.Snapshot`;
 ``allocate`` builds one itself when none (or one for another tree) is given.
 
-Resources are numbered: one per panel phase (a 1-phase panel has one, and
-every phase beneath it counts on it), children before parents so that a tie
-between levels names the nearest panel.
+Resources are numbered: one per panel phase (a 1-phase panel on one line has
+one, and every phase beneath it counts on it; one fed line-to-line has two),
+children before parents so that a tie between levels names the nearest panel.
 
 It also holds what the per-cycle loops read for every charger, flattened into
 tuples (:data:`ChargerRow`), and the capacity of every panel that nothing
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from evsite.config.models import Charger, Phase
 from evsite.core.capacity import PanelCapacity, plain_capacity
-from evsite.core.tree import THREE_PHASES, PanelTree
+from evsite.core.tree import PanelTree, charger_lines
 
 ConnectorKey = tuple[str, int]
 """``(charger_id, connector_id)``."""
@@ -98,14 +98,13 @@ class SitePlan:
         path_phases: list[tuple[Phase, ...]] = []
         plans = []
         for charger in tree.chargers.values():
-            if charger.phases == 3:
-                phases = THREE_PHASES
-            elif charger.phase_connection is not None:
-                phases = (charger.phase_connection,)
-            else:
-                phases = panel_phases[charger.parent][:1]
+            phases = charger_lines(charger, panel_phases[charger.parent])
+            # A 1-phase EV on a 3-phase charger draws on one line; a 1-phase
+            # charger wired line-to-line draws on both whatever the EV reports.
             one = (
-                (charger.phase_connection or Phase.L1,) if len(phases) == 3 else phases
+                phases
+                if len(phases) < 3
+                else (charger.phase_connection or Phase.L1).lines[:1]
             )
             for variant in (phases, one):
                 if (charger.parent, variant) not in paths:

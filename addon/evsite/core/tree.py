@@ -33,6 +33,35 @@ def find_cycle(parents: Mapping[str, str | None], start: str) -> list[str] | Non
     return None
 
 
+def single_phase_default(panel_lines: tuple[Phase, ...]) -> tuple[Phase, ...]:
+    """The lines of a 1-phase load with no connection of its own on a panel.
+
+    On a 1-phase panel it sits across what the panel carries (its line, or its
+    line pair); on a 3-phase panel, where validation requires a connection, L1.
+    """
+    return panel_lines if len(panel_lines) < 3 else panel_lines[:1]
+
+
+def charger_lines(
+    charger: Charger, panel_lines: tuple[Phase, ...]
+) -> tuple[Phase, ...]:
+    """The lines ``charger`` draws from, given the lines of its panel.
+
+    Args:
+        charger: the charger.
+        panel_lines: what its panel carries (:meth:`PanelTree.panel_phases`).
+
+    Returns:
+        All three for a 3-phase charger; else its connection's line(s) (two
+        for a line-to-line charger); else the panel's default.
+    """
+    if charger.phases == 3:
+        return THREE_PHASES
+    if charger.phase_connection is not None:
+        return charger.phase_connection.lines
+    return single_phase_default(panel_lines)
+
+
 @dataclass(frozen=True, slots=True)
 class PanelTree:
     """A validated panel tree with its chargers, indexed for fast lookups."""
@@ -85,23 +114,24 @@ class PanelTree:
         return order
 
     def panel_phases(self, panel_id: str) -> tuple[Phase, ...]:
-        """The phases a panel carries (a 1-phase panel sits on one line)."""
+        """The lines a panel carries.
+
+        A 1-phase panel carries one line, or two when it is fed line-to-line
+        (a 208 V panel on a 208Y/120 V board); one without a connection of its
+        own carries its 1-phase parent's line(s).
+        """
         panel = self.panels[panel_id]
         if panel.phases == 3:
             return THREE_PHASES
         if panel.phase_connection is not None:
-            return (panel.phase_connection,)
+            return panel.phase_connection.lines
         if panel.parent is not None:
-            return self.panel_phases(panel.parent)[:1]
+            return single_phase_default(self.panel_phases(panel.parent))
         return (Phase.L1,)
 
     def charger_phases(self, charger: Charger) -> tuple[Phase, ...]:
-        """The phases a charger draws from."""
-        if charger.phases == 3:
-            return THREE_PHASES
-        if charger.phase_connection is not None:
-            return (charger.phase_connection,)
-        return self.panel_phases(charger.parent)[:1]
+        """The lines a charger draws from (both lines of a line pair)."""
+        return charger_lines(charger, self.panel_phases(charger.parent))
 
     def chargers_under(self, panel_id: str) -> list[Charger]:
         """Every charger in the subtree of ``panel_id``."""
