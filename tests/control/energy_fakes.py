@@ -23,6 +23,7 @@ from tests.support import stored_services
 
 START = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)  # a Monday
 
+PUBLIC = "public"
 SITE: dict[str, Any] = {
     "site": {
         "id": "energy-site",
@@ -46,10 +47,18 @@ SITE: dict[str, Any] = {
             "voltage": 400,
         },
     ],
+    # Public chargers: a closed one (the default scope) gets 0 A (scope_closed).
     "chargers": [
-        {"id": "CP-1", "parent": "garage", "limit_a": 32, "phases": 3},
-        {"id": "CP-2", "parent": "garage", "limit_a": 32, "phases": 3},
-        {"id": "CP-3", "parent": "main", "limit_a": 16, "phases": 3, "connectors": 2},
+        {"id": "CP-1", "parent": "garage", "limit_a": 32, "phases": 3, "scope": PUBLIC},
+        {"id": "CP-2", "parent": "garage", "limit_a": 32, "phases": 3, "scope": PUBLIC},
+        {
+            "id": "CP-3",
+            "parent": "main",
+            "limit_a": 16,
+            "phases": 3,
+            "connectors": 2,
+            "scope": PUBLIC,
+        },
     ],
     "energy": {"deadband_a": 0.5, "ramp_up_step_a": 4},
 }

@@ -88,6 +88,18 @@ def test_snapshot_maps_links_defaults_and_overrides() -> None:
     assert states["CP-4"].offline_allocation_a == 10
 
 
+def test_a_closed_chargers_session_is_access_closed() -> None:
+    config, live, inputs = _setup()  # CP-4 has the default scope: closed
+    for cid in ("CP-1", "CP-4"):
+        live.charger(cid).link = ChargerLink.CONNECTED
+        conn = live.charger(cid).connector(1)
+        conn.status, conn.transaction_id = ConnectorStatus.CHARGING, cid
+    snap, _ = build_snapshot(config, live, START, inputs)
+    assert snap.demands[("CP-4", 1)].access_closed
+    assert snap.demands[("CP-4", 1)].active  # still plugged in with a session
+    assert not snap.demands[("CP-1", 1)].access_closed  # public
+
+
 def test_measurement_subtracts_only_fresh_charging_draw_on_the_right_phase() -> None:
     config, live, inputs = _setup()
     one = live.charger("CP-4").connector(1)  # 1-phase on L2, reports its line as L1

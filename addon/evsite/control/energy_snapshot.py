@@ -10,6 +10,11 @@ tested with plain values. The rules it encodes:
   seen is offline and reserves its offline allocation (SPEC §2.3).
 - The offline allocation *in force* at a charger is what it last accepted as
   TxDefaultProfile; one that rejected it reserves its full limit.
+- A *closed* charger (scope ``closed``, SPEC §3: evsite sets it Inoperative)
+  gets 0 A at once, reason ``scope_closed``, also for a session that was
+  running when it closed (OCPP lets the charger finish it; the current stops).
+  Access hours are not re-checked here: a session authorized inside a
+  policy's hours is not cut when they end (docs/energy.md, Reasons).
 - evsite's own load under a metered panel (``controlled_a``) counts only fresh
   readings of charging connectors, each capped at the limit the charger has
   accepted since: chargers report every 10-60 s, and a reading from before a
@@ -23,7 +28,7 @@ from collections.abc import Mapping, Set
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from evsite.config.models import Charger, DelayWindow, Phase, SiteConfig
+from evsite.config.models import Charger, DelayWindow, Phase, Scope, SiteConfig
 from evsite.control.live import ChargerLink, ConnectorState, ConnectorStatus, LiveState
 from evsite.core.allocation_model import (
     Allocation,
@@ -165,6 +170,7 @@ def build_demands(
                 energy_wh=live_conn.session_energy_wh,
                 charge_now=now_flag,
                 delayed=is_delayed,
+                access_closed=charger.scope is Scope.CLOSED,
             )
     return demands, delayed
 
