@@ -41,6 +41,7 @@ def _live() -> LiveState:
     cp2 = live.charger("CP-2")
     cp2.connector(1).status = ConnectorStatus.UNAVAILABLE
     cp2.connector(2).status = ConnectorStatus.UNAVAILABLE
+    cp2.connector(2).load_shed_sources = {"SO": AT}  # the grid limits port 2
     live.record_meter(
         "main", MeterSample(AT, {"L1": 40.0, "L2": 31.0, "L3": 35.0}, 24500)
     )
@@ -91,6 +92,10 @@ async def test_devices_and_entities_are_created_with_states(
     assert _state(hass, "sensor", f"{c1}_reason") == "fair_share"
     assert _state(hass, "binary_sensor", f"{c1}_plugged") == "on"
     assert _state(hass, "binary_sensor", f"{c1}_charging") == "on"
+    # The charger's own load shed, per port (OCPP 2.0.1 NotifyChargingLimit).
+    assert _state(hass, "binary_sensor", f"{c1}_load_shed") == "off"
+    assert _state(hass, "binary_sensor", "evsite_site1_CP-2_c2_load_shed") == "on"
+    assert _state(hass, "binary_sensor", "evsite_site1_CP-2_c1_load_shed") == "off"
     assert float(_state(hass, "number", f"{c1}_limit_set")) == 16.0
     assert _state(hass, "select", f"{c1}_mode") == "auto"
     assert _state(hass, "button", f"{c1}_charge_now") == "unknown"

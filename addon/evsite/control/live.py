@@ -77,6 +77,27 @@ class ConnectorState:
     reason: str | None = None
     charge_now: bool = False
     delayed_until: datetime | None = None
+    # The charger's own load shed (OCPP 2.0.1 NotifyChargingLimit from an EMS
+    # or the grid operator): source -> since. Not evsite's shedding, which is
+    # the reason ``load_shed`` on evsite's limit.
+    load_shed_sources: dict[str, datetime] = field(default_factory=dict)
+
+    @property
+    def load_shed(self) -> bool:
+        """The charger reports that something other than evsite limits this port."""
+        return bool(self.load_shed_sources)
+
+    @property
+    def load_shed_source(self) -> str | None:
+        """Who set the newest limit in force (EMS, SO, Other), else None."""
+        if not self.load_shed_sources:
+            return None
+        return max(self.load_shed_sources.items(), key=lambda kv: kv[1])[0]
+
+    @property
+    def load_shed_since(self) -> datetime | None:
+        """Since when the port has been load shed (the earliest limit in force)."""
+        return min(self.load_shed_sources.values(), default=None)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -99,6 +120,9 @@ class ConnectorState:
             "reason": self.reason,
             "charge_now": self.charge_now,
             "delayed_until": _iso(self.delayed_until),
+            "load_shed": self.load_shed,
+            "load_shed_source": self.load_shed_source,
+            "load_shed_since": _iso(self.load_shed_since),
         }
 
 

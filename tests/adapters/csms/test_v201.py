@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from evsite.control.events import EventKind
 from evsite.control.live import ChargerLink, ConnectorStatus
+from evsite.web.api import create_app
 
 from .conftest import BOOT201, now_iso
+
+AUTH = {"Authorization": "Bearer t"}
 
 V201 = ("ocpp2.0.1",)
 
@@ -226,3 +230,71 @@ async def test_reservation_status_update(server, connect):
         "SELECT data FROM ocpp_events WHERE kind = 'reservation_status'"
     )
     assert '"Expired"' in event["data"]
+
+
+def _ports(server: Any) -> dict[int, tuple[bool, str | None]]:
+    state = server.services.live.chargers["CP201"]
+    ports = sorted(state.connectors.items())
+    return {n: (c.load_shed, c.load_shed_source) for n, c in ports}
+
+
+async def test_charging_limits_are_the_chargers_own_load_shed(
+    server, connect, aiohttp_client
+):
+    cp = await booted(server, connect)
+    api = await aiohttp_client(create_app(server.services))
+    # An EMS limits EVSE 1: port 1 is load shed, port 2 is not.
+    period = {"startPeriod": 0, "limit": 10.0}
+    schedule = {"id": 1, "chargingRateUnit": "A", "chargingSchedulePeriod": [period]}
+    limit = {
+        "chargingLimit": {"chargingLimitSource": "EMS"},
+        "evseId": 1,
+        "chargingSchedule": [schedule],
+    }
+    assert await cp.call("NotifyChargingLimit", limit) == {}
+    # Persisted before the reply.
+    (row,) = await server.rows(
+        "SELECT kind, data FROM ocpp_events WHERE kind = 'notify_charging_limit'"
+    )
+    assert json.loads(row["data"]) == {
+        "source": "EMS", "evse_id": 1, "cleared": False, "load_shed": True,
+        "grid_critical": None, "limit": 10.0, "unit": "A",
+    }  # fmt: skip
+    assert _ports(server)[1] == (True, "EMS")
+    assert not _ports(server).get(2, (False, None))[0]
+    resp = await api.get("/api/v1/chargers/CP201", headers=AUTH)
+    live = {c["connector_id"]: c for c in (await resp.json())["live"]["connectors"]}
+    assert (live[1]["load_shed"], live[1]["load_shed_source"]) == (True, "EMS")
+    assert live[1]["load_shed_since"] is not None
+    assert live[1]["reason"] is None  # evsite's own shedding is another thing
+
+    # The grid operator limits the whole station (no evseId): both ports.
+    grid = {"chargingLimit": {"chargingLimitSource": "SO", "isGridCritical": True}}
+    assert await cp.call("NotifyChargingLimit", grid) == {}
+    assert _ports(server) == {1: (True, "SO"), 2: (True, "SO")}
+    # EMS cleared on EVSE 1: the SO limit still holds it.
+    cleared = {"chargingLimitSource": "EMS", "evseId": 1}
+    assert await cp.call("ClearedChargingLimit", cleared) == {}
+    assert _ports(server) == {1: (True, "SO"), 2: (True, "SO")}
+    assert await cp.call("ClearedChargingLimit", {"chargingLimitSource": "SO"}) == {}
+    assert _ports(server) == {1: (False, None), 2: (False, None)}
+
+    # CSO is evsite itself (its own profiles): logged, not a load shed.
+    cso = {"chargingLimit": {"chargingLimitSource": "CSO"}, "evseId": 2}
+    assert await cp.call("NotifyChargingLimit", cso) == {}
+    assert _ports(server)[2] == (False, None)
+    kinds = [
+        r["kind"]
+        for r in await server.rows(
+            "SELECT kind FROM ocpp_events WHERE kind LIKE '%charging_limit'"
+        )
+    ]
+    assert kinds == ["notify_charging_limit", "notify_charging_limit",
+                     "cleared_charging_limit", "cleared_charging_limit",
+                     "notify_charging_limit"]  # fmt: skip
+
+    # A bad payload is refused by the schema, naming the field; nothing stored.
+    answer = await cp.call_frame("NotifyChargingLimit", {"chargingLimit": {}})
+    assert answer[2] == "ProtocolError"
+    assert answer[4]["field"] == "chargingLimit"
+    assert "chargingLimitSource" in answer[4]["cause"]

@@ -19,7 +19,7 @@ from tests.adapters.mqtt.support import site_config as make_site
 T = Topics.for_site(MqttSettings(), "site1")
 COMPONENTS = [
     *("status", "power", "current", "limit", "energy", "meter", "reason"),
-    *("plugged", "charging", "limit_set", "mode", "charge_now"),
+    *("plugged", "charging", "load_shed", "limit_set", "mode", "charge_now"),
 ]
 SAFE = re.compile(r"^[A-Za-z0-9_-]+$")
 

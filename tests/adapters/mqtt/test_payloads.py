@@ -1,14 +1,20 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from evsite.adapters.mqtt.payloads import all_messages, charger_enabled, dumps
+from evsite.adapters.mqtt.payloads import (
+    all_messages,
+    charger_enabled,
+    connector_payload,
+    dumps,
+)
 from evsite.adapters.mqtt.topics import Topics
 from evsite.config.models import MqttSettings, SiteConfig
 from evsite.control.live import (
     ChargerLink,
+    ConnectorState,
     ConnectorStatus,
     LiveState,
     MeterSample,
@@ -85,6 +91,17 @@ def test_connector_state_has_status_power_current_limit_reason_session(
     }
     assert (port["session_energy_kwh"], port["meter_kwh"]) == (1.234, 500.0)
     assert "SECRET-TAG" not in json.dumps(port)
+    # The charger's own load shed: not reported here.
+    assert (port["load_shed"], port["load_shed_source"]) == (False, None)
+
+
+def test_connector_state_shows_the_chargers_own_load_shed() -> None:
+    state = ConnectorState(2)
+    state.load_shed_sources = {"SO": AT, "EMS": AT + timedelta(minutes=5)}
+    port = connector_payload(state)
+    assert (port["load_shed"], port["load_shed_source"]) == (True, "EMS")
+    assert port["load_shed_since"] == AT.isoformat()
+    assert port["reason"] is None  # evsite's own shedding would be reason load_shed
 
 
 def test_charger_and_site_totals(config: SiteConfig) -> None:

@@ -11,6 +11,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
+from evsite.adapters.csms.charger_limits import ChargingLimitReport
 from evsite.adapters.csms.domain import BootInfo, StatusReport
 from evsite.adapters.csms.sessions import SessionBook
 from evsite.adapters.csms.translate import iso
@@ -190,6 +191,38 @@ class MessageHandler:
         await self.repo.write(statements)
         if alarm is not None:
             self.publish(EventKind.ALARM, charger_id, alarm=alarm, kind=kind, **data)
+
+    async def charging_limit(
+        self, charger_id: str, report: ChargingLimitReport
+    ) -> None:
+        """Persist an external charging limit (set or cleared); mark its ports.
+
+        EMS, SO and Other limits are the charger's own load shed; CSO limits
+        (evsite's own profiles) are only logged.
+        """
+        kind = "cleared_charging_limit" if report.cleared else "notify_charging_limit"
+        await self.repo.write(
+            [sql.event(charger_id, kind, report.at, self.now(), report.as_dict())]
+        )
+        if not report.load_shed:
+            return
+        state = self.state(charger_id)
+        charger = self.services.site.config.charger(charger_id)
+        known = [c.id for c in charger.connectors] if charger else []
+        changed = False
+        for port in report.ports([*known, *state.connectors]):
+            sources = state.connector(port).load_shed_sources
+            if report.cleared:
+                changed |= sources.pop(report.source, None) is not None
+            elif report.source not in sources:
+                sources[report.source] = report.at
+                changed = True
+        if changed:
+            _LOGGER.info(
+                "%s reports load shed %s by %s (evse %s)", charger_id,
+                "cleared" if report.cleared else "set", report.source, report.evse_id,
+            )  # fmt: skip
+            self.changed(charger_id)
 
     async def reservation_update(
         self, charger_id: str, reservation_id: int, status: str

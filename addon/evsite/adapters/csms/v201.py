@@ -11,6 +11,10 @@ from ocpp.v201 import ChargePoint as _ChargePoint201
 from ocpp.v201 import call_result
 from ocpp.v201.enums import Action
 
+from evsite.adapters.csms.charger_limits import (
+    cleared_charging_limit,
+    notify_charging_limit,
+)
 from evsite.adapters.csms.domain import (
     BootInfo,
     MeterReading,
@@ -297,6 +301,29 @@ class ChargePoint201(ChargerEndpoint, _ChargePoint201):  # type: ignore[misc]
              "report_data": kw.get("report_data") or []},
         )  # fmt: skip
         return call_result.NotifyReport()
+
+    @on(Action.notify_charging_limit)
+    async def on_notify_charging_limit(
+        self, charging_limit: dict[str, Any], **kw: Any
+    ) -> call_result.NotifyChargingLimit:
+        """An EMS or the grid operator limits the station: its own load shed."""
+        report = notify_charging_limit(
+            charging_limit, kw.get("evse_id"), kw.get("charging_schedule"),
+            self.h.now(),
+        )  # fmt: skip
+        await self.h.charging_limit(self.id, report)
+        return call_result.NotifyChargingLimit()
+
+    @on(Action.cleared_charging_limit)
+    async def on_cleared_charging_limit(
+        self, charging_limit_source: str, **kw: Any
+    ) -> call_result.ClearedChargingLimit:
+        """The external limit of that source is gone."""
+        report = cleared_charging_limit(
+            charging_limit_source, kw.get("evse_id"), self.h.now()
+        )
+        await self.h.charging_limit(self.id, report)
+        return call_result.ClearedChargingLimit()
 
     @on(Action.reservation_status_update)
     async def on_reservation_status(

@@ -202,6 +202,10 @@ def _connector_sensors(uid: str, label: str) -> dict[str, Component]:
         "charging": _binary(
             f"{uid}_charging", f"{label} charging", "charging", "battery_charging"
         ),
+        # The charger reports a limit set by an EMS or the grid (OCPP 2.0.1).
+        "load_shed": _binary(
+            f"{uid}_load_shed", f"{label} load shed", "load_shed", None
+        ),
     }
 
 

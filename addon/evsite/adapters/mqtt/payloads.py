@@ -64,6 +64,10 @@ def connector_payload(state: ConnectorState) -> dict[str, Any]:
         "session": session,
         "session_energy_kwh": _kwh(state.session_energy_wh if session else 0.0),
         "meter_kwh": _kwh(state.meter_wh),
+        # The charger's own load shed (EMS / grid limit), not evsite's reason.
+        "load_shed": state.load_shed,
+        "load_shed_source": state.load_shed_source,
+        "load_shed_since": _iso(state.load_shed_since),
     }
 
 
