@@ -15,25 +15,25 @@ import inspect
 import json
 import logging
 import re
-import secrets
 from collections import OrderedDict
 from collections.abc import Callable
-from functools import cache
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast
 
-from ocpp.charge_point import (
-    camel_to_snake_case,
-    remove_nones,
-    serialize_as_dict,
-    snake_to_camel_case,
-)
-from ocpp.exceptions import OCPPError, PropertyConstraintViolationError
+from ocpp.exceptions import OCPPError
 from ocpp.messages import Call, CallError, CallResult
 from ocpp.routing import after as _after
 from ocpp.routing import on as _on
 
 from evsite.adapters.csms.schemas import validate
 from evsite.adapters.csms.translate import payload_digest
+from evsite.adapters.csms.wire import (
+    MAX_MESSAGE_ID,
+    call_frame,
+    next_message_id,
+    payload,
+    result_frame,
+    to_snake,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -58,8 +58,6 @@ REPLAYED_ACTIONS = frozenset(
 )
 # What a charger may send before an admin adopted it (BootNotification Pending).
 PENDING_ALLOWED = frozenset({"BootNotification", "Heartbeat", "StatusNotification"})
-# OCPP-J: a message id is a string of at most 36 characters.
-MAX_MESSAGE_ID = 36
 
 # Error codes per version: 1.6 keeps its historic spellings (OCPP-J 1.6 errata).
 _CODES_16 = {
@@ -99,48 +97,9 @@ class LinkContext(Protocol):
         ...
 
 
-@cache
-def _snake_key(key: str) -> str:
-    converted: dict[str, Any] = camel_to_snake_case({key: None})
-    return next(iter(converted))
-
-
-@cache
-def _camel_key(key: str) -> str:
-    converted: dict[str, Any] = snake_to_camel_case({key: None})
-    return next(iter(converted))
-
-
-def to_snake(data: Any) -> Any:
-    """CamelCase keys -> snake_case, recursively (the library's rules, cached).
-
-    Raises:
-        PropertyConstraintViolationError: an integer outside 64 bits (SQLite
-            could not store it; OCPP integers are 32-bit).
-    """
-    if isinstance(data, dict):
-        return {_snake_key(k): to_snake(v) for k, v in data.items()}
-    if isinstance(data, list):
-        return [to_snake(v) for v in data]
-    if type(data) is int and not -(2**63) <= data < 2**63:
-        raise PropertyConstraintViolationError(
-            details={"cause": f"integer {data} is out of range"}
-        )
-    return data
-
-
 def _no_constant(name: str) -> Any:
     """Refuse NaN and Infinity: they are not JSON (RFC 8259)."""
     raise ValueError(f"{name} is not valid JSON")
-
-
-def to_camel(data: Any) -> Any:
-    """snake_case keys -> camelCase, recursively (the library's rules, cached)."""
-    if isinstance(data, dict):
-        return {_camel_key(k): to_camel(v) for k, v in data.items()}
-    if isinstance(data, list):
-        return [to_camel(v) for v in data]
-    return data
 
 
 def error_frame(message_id: str, code: str, description: str, details: Any) -> str:
@@ -177,20 +136,12 @@ class EndpointMixin:
     _known_actions: frozenset[str]
     link: LinkContext
     route_map: dict[str, dict[str, Any]]
-    _response_queue: Any
-    _call_lock: Any
+    _call_lock: Any  # the library's asyncio.Lock: one CALL in flight
     _replying: tuple[str, str, str] | None = None
+    _awaiting: tuple[str, asyncio.Future[CallResult | CallError]] | None = None
     _after_tasks: set[asyncio.Future[Any]]
     _call_result: Any
     _response_timeout: float
-    _message_seq: int
-    _message_prefix: str | None
-
-    if TYPE_CHECKING:  # provided by ocpp's ChargePoint
-
-        async def _get_specific_response(
-            self, unique_id: str, timeout: float
-        ) -> Any: ...
 
     async def _handle_call(self, msg: Call) -> None:
         """Validate, call the ``@on`` handler, validate and send its result.
@@ -205,9 +156,9 @@ class EndpointMixin:
         response = handlers["_on_action"](**kwargs)
         if inspect.isawaitable(response):
             response = await response
-        payload = to_camel(remove_nones(serialize_as_dict(response)))
-        validate(self._ocpp_version, msg.action, payload, response=True)
-        await self._send(msg.create_call_result(payload).to_json())
+        body = payload(response)
+        validate(self._ocpp_version, msg.action, body, response=True)
+        await self._send(result_frame(msg.unique_id, body))
         hook = handlers.get("_after_action")
         if hook is not None:
             result = hook(**kwargs)
@@ -218,26 +169,27 @@ class EndpointMixin:
 
     async def call(
         self,
-        payload: Any,
+        request: Any,
         suppress: bool = True,
         unique_id: str | None = None,
         skip_schema_validation: bool = False,
     ) -> Any:
         """Send a CALL and return the result dataclass (the library's contract).
 
-        Replaces the library's version: compiled schemas instead of
-        interpreter-style validation with Decimal re-parsing, and cheap message
-        ids (a per-connection random prefix and a counter, not ``uuid4``).
+        Replaces the library's version, which cost about 1 ms per call: the
+        payload is built in one pass (no deep copy), checked with the compiled
+        schema, framed without a new encoder, numbered from a process-wide
+        counter (not ``uuid4``), and the answer is awaited on one future
+        instead of a queue read wrapped in a new task.
         """
-        action = type(payload).__name__
-        body = remove_nones(to_camel(serialize_as_dict(payload)))
+        action = type(request).__name__
+        body = payload(request)
         if not skip_schema_validation:
             validate(self._ocpp_version, action, body, response=False)
-        call = Call(unique_id or self._next_message_id(), action, body)
+        message_id = unique_id or next_message_id()
         async with self._call_lock:
-            await self._send(call.to_json())
-            response = await self._get_specific_response(
-                call.unique_id, self._response_timeout
+            response = await self._exchange(
+                message_id, call_frame(message_id, action, body)
             )
         if response.message_type_id == CallError.message_type_id:
             if suppress:
@@ -248,12 +200,34 @@ class EndpointMixin:
         result_class = getattr(self._call_result, action)
         return result_class(**to_snake(response.payload))
 
-    def _next_message_id(self) -> str:
-        self._message_seq = getattr(self, "_message_seq", 0) + 1
-        prefix = getattr(self, "_message_prefix", None)
-        if prefix is None:
-            prefix = self._message_prefix = secrets.token_hex(4)
-        return f"{prefix}-{self._message_seq}"
+    async def _exchange(self, message_id: str, frame: str) -> CallResult | CallError:
+        """Send one CALL frame and wait for the answer with its message id.
+
+        Raises:
+            TimeoutError: no answer within the response timeout.
+        """
+        waiter: asyncio.Future[CallResult | CallError]
+        waiter = asyncio.get_running_loop().create_future()
+        self._awaiting = (message_id, waiter)
+        try:
+            await self._send(frame)
+            async with asyncio.timeout(self._response_timeout):
+                return await waiter
+        finally:
+            self._awaiting = None
+
+    def _answered(self, message: CallResult | CallError) -> None:
+        """Hand a CALLRESULT/CALLERROR to the call waiting for it, if any."""
+        awaiting = self._awaiting
+        # Responses only matter while a call waits for that id: an unsolicited
+        # flood must not grow anything.
+        if awaiting is None or awaiting[0] != message.unique_id:
+            _LOGGER.debug(
+                "%s: response to no pending call (%s) dropped",
+                self.link.charger_id, message.unique_id,
+            )  # fmt: skip
+        elif not awaiting[1].done():
+            awaiting[1].set_result(message)
 
     async def start(self) -> None:
         """Read frames until the transport raises (closed socket)."""
@@ -268,12 +242,7 @@ class EndpointMixin:
         if isinstance(message, Call):
             await self._dispatch(message)
         elif message is not None:
-            # Responses only matter while a call waits; otherwise an unsolicited
-            # flood would grow the library's queue without bound.
-            if self._call_lock.locked():
-                self._response_queue.put_nowait(message)
-            else:
-                _LOGGER.debug("%s: unsolicited response dropped", self.link.charger_id)
+            self._answered(message)
 
     async def _parse(self, raw: str) -> Call | CallResult | CallError | None:
         """The frame as a message, or None after answering a framing error."""

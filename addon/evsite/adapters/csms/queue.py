@@ -87,7 +87,9 @@ class CommandQueue:
                 continue
             self._current = job
             try:
-                result = await asyncio.wait_for(self._send(job.payload), job.timeout_s)
+                # asyncio.timeout, not wait_for: no extra task per call.
+                async with asyncio.timeout(job.timeout_s):
+                    result = await self._send(job.payload)
             except TimeoutError as err:
                 _fail(
                     job, self._error(job, f"no answer within {job.timeout_s:g} s", err)
