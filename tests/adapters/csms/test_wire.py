@@ -9,6 +9,7 @@ ids that never repeat, not even across reconnects.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -36,7 +37,7 @@ from evsite.adapters.csms.wire import (
 from evsite.control.ports import IdTagStatus, LocalListEntry, ProfilePurpose
 from evsite.errors import ChargerError
 
-from .conftest import wait_for
+from .conftest import make_services, start_server, wait_for
 
 VERSIONS = ("1.6", "2.0.1")
 WHEN = datetime(2026, 11, 22, 6, 30, tzinfo=UTC)
@@ -230,3 +231,29 @@ async def test_an_answer_that_breaks_the_schema_is_refused(server, connect):
             "CP16", 1, 10, ProfilePurpose.TX_DEFAULT
         )
     assert await server.rows("SELECT * FROM ocpp_profiles") == []
+
+
+async def test_no_answer_times_out_and_the_next_call_works(tmp_path, connect):
+    services = await make_services(tmp_path)
+    srv = await start_server(services, call_timeout_s=0.2)
+    try:
+        cp = await connect(srv.url("CP16"))
+        answered: list[str] = []
+
+        async def late_then_prompt(action: str, body: dict[str, Any]) -> Any:
+            answered.append(action)
+            if len(answered) == 1:
+                await asyncio.Event().wait()  # never answers the first
+            return {"status": "Accepted"}
+
+        cp.handlers["Reset"] = late_then_prompt
+        endpoint = srv.central.connections["CP16"].cp  # the call without the queue
+        with pytest.raises(TimeoutError, match="response timeout"):
+            async with asyncio.timeout(5):  # a missing timer fails, not hangs
+                await endpoint.call(calls.reset("1.6", hard=True), suppress=False)
+        result = await endpoint.call(calls.reset("1.6", hard=False), suppress=False)
+        assert result.status == "Accepted"
+        assert answered == ["Reset", "Reset"]
+    finally:
+        await srv.central.stop()
+        await services.db.close()

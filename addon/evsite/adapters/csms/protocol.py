@@ -129,6 +129,12 @@ class ReplyCache:
             replies.popitem(last=False)
 
 
+def _expire(waiter: asyncio.Future[Any]) -> None:
+    """No answer in time: the waiting call raises TimeoutError."""
+    if not waiter.done():
+        waiter.set_exception(TimeoutError("no answer within the response timeout"))
+
+
 class EndpointMixin:
     """Robust OCPP-J routing in front of an ``ocpp`` ChargePoint class."""
 
@@ -206,13 +212,18 @@ class EndpointMixin:
         Raises:
             TimeoutError: no answer within the response timeout.
         """
-        waiter: asyncio.Future[CallResult | CallError]
-        waiter = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[CallResult | CallError] = loop.create_future()
         self._awaiting = (message_id, waiter)
+        # A plain timer on the future: asyncio.timeout costs several times more
+        # and nothing else runs in this wait that would need cancelling.
         try:
             await self._send(frame)
-            async with asyncio.timeout(self._response_timeout):
+            timer = loop.call_later(self._response_timeout, _expire, waiter)
+            try:
                 return await waiter
+            finally:
+                timer.cancel()
         finally:
             self._awaiting = None
 
