@@ -36,7 +36,6 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable
 
-from evsite.config.models import Phase
 from evsite.core.allocation_model import (
     Allocation,
     ConnectorKey,
@@ -46,14 +45,16 @@ from evsite.core.allocation_model import (
     RotationState,
     Snapshot,
 )
-from evsite.core.flowbuild import STEP_PER_A, FlowBuilder, floor_step
+from evsite.core.flowbuild import (
+    STEP_PER_A,
+    FlowBuilder,
+    FlowLimit,
+    floor_step,
+)
 from evsite.core.rotation import Candidates, admission_order, rotate
 from evsite.core.waterfill import CAPPED, EPS, FlowTable, admit, fill_into
 
 __all__ = ["Allocation", "Reason", "Snapshot", "allocate", "floor_step"]
-
-FlowLimit = tuple[float, Reason, str | None, tuple[Phase, ...]]
-"""A merged flow's rounded limit, reason, binding panel and phases."""
 
 _UNUSED: FlowLimit = (0.0, Reason.MIN_CURRENT_ROTATION, None, ())
 """Stands for a flow none of whose connectors was admitted (never read)."""
@@ -83,13 +84,14 @@ def allocate(snapshot: Snapshot) -> Allocation:
     counts, blocked, room = _admit(build, rotation, initial_room)
     rates, binding = _fill_by_class(build, counts, room)
     per_flow = _flow_limits(build, counts, rates, binding)
-    limits = build.fixed  # the builder's own dict: fixed connectors first
-    _competing_limits(build, limits, per_flow, blocked, initial_room)
+    limits = build.fixed  # the builder's own dict, fixed connectors already in
+    flow_limits = _competing_limits(build, limits, per_flow, blocked, initial_room)
     return Allocation(
         computed_at=now,
         connectors=limits,
         panels=_panels(build, per_flow, counts),
         rotation=rotate(build.flows.keys, blocked, rotation, now),
+        memo=build.memo(limits, flow_limits),
     )
 
 
@@ -266,17 +268,51 @@ def _competing_limits(
     per_flow: list[FlowLimit],
     blocked: dict[int, int],
     initial_room: list[float],
-) -> None:
-    """Give every competing connector its flow's limit (0 A if refused)."""
+) -> dict[int, FlowLimit] | None:
+    """Give every competing connector its flow's limit (0 A if refused).
+
+    When ``limits`` starts as a copy of the previous cycle's and nobody was
+    refused in either cycle, a connector classified as before (not in
+    ``build.fresh``) whose flow's limit did not change already has its entry.
+
+    Returns:
+        Each flow's limit by its key's number, for the next cycle (None if
+        any connector was refused: then it writes every entry).
+    """
     flows = build.flows
     get = build.before.get
-    outs: Iterable[FlowLimit] = map(per_flow.__getitem__, flows.flow_of)
     if blocked:
-        outs = [
+        outs: Iterable[FlowLimit] = [
             _refused(build, blocked[j], fid, initial_room) if j in blocked else out
-            for j, (fid, out) in enumerate(zip(flows.flow_of, outs, strict=True))
+            for j, (fid, out) in enumerate(
+                zip(
+                    flows.flow_of, map(per_flow.__getitem__, flows.flow_of), strict=True
+                )
+            )
         ]
-    for key, (limit, reason, panel_id, phases) in zip(flows.keys, outs, strict=True):
+        pairs: Iterable[tuple[ConnectorKey, FlowLimit]] = zip(
+            flows.keys, outs, strict=True
+        )
+        by_key = None
+    else:
+        by_key = dict(zip(build.kids, per_flow, strict=True))
+        previous = build.prev_flow_limits
+        if previous is None:
+            pairs = zip(
+                flows.keys, map(per_flow.__getitem__, flows.flow_of), strict=True
+            )
+        else:
+            get_previous = previous.get
+            moved = [get_previous(k) != out for k, out in by_key.items()]
+            fresh = build.fresh
+            pairs = [
+                (key, per_flow[fid])
+                for j, (key, fid) in enumerate(
+                    zip(flows.keys, flows.flow_of, strict=True)
+                )
+                if moved[fid] or j in fresh
+            ]
+    for key, (limit, reason, panel_id, phases) in pairs:
         old = get(key)  # reuse the previous object when nothing changed
         if (
             old is not None
@@ -290,6 +326,7 @@ def _competing_limits(
             limits[key] = ConnectorLimit(
                 key[0], key[1], limit, reason, panel_id, phases
             )
+    return by_key
 
 
 def _refused(

@@ -20,6 +20,7 @@ Public API (used by the allocator only):
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from evsite.config.models import Phase
@@ -31,13 +32,16 @@ from evsite.core.allocation_model import (
     Snapshot,
 )
 from evsite.core.capacity import PanelCapacity, panel_capacities
-from evsite.core.plan import ChargerRow, plan_for
+from evsite.core.plan import ChargerRow, SitePlan, plan_for
 from evsite.core.waterfill import EPS, FlowTable
 
 STEP_PER_A = 10  # limits in 0.1 A steps (OCPP chargingSchedulePeriod.limit)
 
 FlowKey = tuple[int, int, float, float, float, Reason, int]
 """(path, circuit, weight, floor, upper, upper reason, priority) of a flow."""
+
+FlowLimit = tuple[float, Reason, str | None, tuple[Phase, ...]]
+"""A merged flow's rounded limit, reason, binding panel and phases."""
 
 
 def floor_step(amps: float) -> float:
@@ -64,6 +68,77 @@ class Flows(FlowTable):
 
 
 _Competing = tuple[ConnectorKey, ConnectorDemand]
+
+RowEntry = tuple[
+    object,  # its ChargerState (None: not listed)
+    object,  # its demand (one connector) or the tuple of its demands
+    tuple[
+        tuple[ConnectorKey, int], ...
+    ],  # competing connectors, their flow key's number
+    int,  # first resource of its shared circuit (0: none)
+]
+"""A charger's classification in one cycle."""
+
+
+@dataclass(frozen=True, slots=True)
+class CycleMemo:
+    """What one allocation hands the next one (``Allocation.memo``).
+
+    Per charger, its classification: a charger whose :class:`ChargerState`
+    and demand objects are the very objects of the previous cycle (identity:
+    they are frozen values) and whose panels have no stale meter classifies
+    exactly as before, so its outcome is reused instead of recomputed (a
+    shared circuit is only numbered again). Chargers that reserve current or
+    sit below a stale meter are classified afresh every cycle (their outcome
+    also depends on the room and the previous limits).
+
+    Per merged flow, its limit: when no connector was refused in either
+    cycle, a connector whose flow key and flow limit are unchanged keeps its
+    previous limit object untouched in a copy of the previous limits.
+
+    Flow keys are numbered (``key_ids``, ``keys``: append-only, copied when a
+    cycle adds one, never changed in place), so a cycle hashes a small int
+    instead of a 7-tuple of floats per connector.
+
+    Only valid for the same plan and site minimum current, and only with the
+    very allocation that carries it; anything else starts from scratch.
+    """
+
+    plan: SitePlan
+    min_current_a: float
+    rows: list[RowEntry | None]  # aligned with ``plan.rows``
+    limits: Mapping[ConnectorKey, ConnectorLimit]  # the allocation's own
+    # Each admitted flow's limit by its key's number; None if one was refused.
+    flow_limits: dict[int, FlowLimit] | None
+    key_ids: dict[FlowKey, int]  # flow key -> its number
+    keys: list[FlowKey]  # number -> flow key
+
+    def valid_for(
+        self,
+        plan: SitePlan,
+        min_current_a: float,
+        limits: Mapping[ConnectorKey, ConnectorLimit],
+    ) -> bool:
+        """Whether this memo may serve a cycle of ``plan`` after ``limits``."""
+        return (
+            self.plan is plan
+            and self.min_current_a == min_current_a
+            and self.limits is limits
+        )
+
+
+_KEYS_BOUND = 4096  # flow key numbers kept beyond 4 per charger
+
+
+def _same_demands(
+    ckeys: tuple[ConnectorKey, ...],
+    get: Callable[[ConnectorKey], ConnectorDemand | None],
+    seen: object,
+) -> bool:
+    """Whether every connector's demand is the object ``seen`` holds for it."""
+    if not isinstance(seen, tuple) or len(seen) != len(ckeys):
+        return False
+    return all(get(key) is demand for key, demand in zip(ckeys, seen, strict=True))
 
 
 def _panel_reason(cap: PanelCapacity) -> tuple[Reason, str | None]:
@@ -103,8 +178,32 @@ class FlowBuilder:
         self.charger_cap: dict[int, float] = {}  # charger resource -> its cap
         self.fixed: dict[ConnectorKey, ConnectorLimit] = {}
         self.flows = Flows()
-        self._index: dict[FlowKey, int] = {}
+        self._index: dict[int, int] = {}  # flow key number -> flow
+        self.kids: list[int] = []  # flow -> its key's number
         self.before = snap.previous.connectors if snap.previous is not None else {}
+        memo = snap.previous.memo if snap.previous is not None else None
+        self._old_rows: list[RowEntry | None] | None = None
+        # The previous cycle's flow limits when its limits can be reused.
+        self.prev_flow_limits: dict[int, FlowLimit] | None = None
+        self._key_ids: dict[FlowKey, int] = {}
+        self._keys: list[FlowKey] = []
+        self._own_keys = True  # the numbering is this cycle's to extend
+        if (
+            isinstance(memo, CycleMemo)
+            and memo.valid_for(plan, snap.energy.min_current_a, self.before)
+            # The numbering only grows; past a bound, start afresh.
+            and len(memo.keys) <= _KEYS_BOUND + 4 * len(plan.rows)
+        ):
+            self._old_rows = memo.rows
+            self.prev_flow_limits = memo.flow_limits
+            self._key_ids, self._keys = memo.key_ids, memo.keys
+            self._own_keys = False
+            # Start from the previous limits: connectors whose classification
+            # is reused keep their entry (the same object) without a write.
+            self.fixed = dict(self.before)
+        self._rows: list[RowEntry | None] = []
+        # Competing connectors (index into flows.keys) classified afresh.
+        self.fresh: set[int] = set()
         self._floors: dict[float | None, float] = {}
         self._circuit_phases: dict[int, tuple[Phase, ...]] = {}  # first -> phases
 
@@ -137,19 +236,53 @@ class FlowBuilder:
 
         The hot loop of a cycle (every connector of the site), so it is one flat
         loop with its lookups hoisted: a method call per charger or connector
-        would cost a third as much again.
+        would cost a third as much again. A charger whose state and demands are
+        the previous cycle's objects reuses its outcome (:class:`CycleMemo`).
         """
         states, get = self.snap.chargers, self.snap.demands.get
         fixed, limit_of, stale_panels = self.fixed, self.limit_of, self.stale_panels
         before = self.before
         flows, index, floors = self.flows, self._index, self._floors
         counts, keys, flow_of = flows.counts, flows.keys, flows.flow_of
+        remember, fresh, kids = self._rows.append, self.fresh.add, self.kids
+        number = self._number
         floor, step = math.floor, STEP_PER_A
         charger_max, ev_max_reason = Reason.CHARGER_MAX, Reason.EV_MAX
-        for row in self.plan.rows:
+        rows = self.plan.rows
+        old_rows = self._old_rows
+        for row, entry in zip(
+            rows, [None] * len(rows) if old_rows is None else old_rows, strict=True
+        ):
+            ckeys = row[1]
+            state = states.get(row[0]) if states else None
+            if (
+                entry is not None
+                and entry[0] is state
+                and (not stale_panels or row[6] not in stale_panels)
+                and (
+                    get(ckeys[0]) is entry[1]
+                    if len(ckeys) == 1
+                    else _same_demands(ckeys, get, entry[1])
+                )
+            ):
+                # Its fixed connectors' limits are already in ``fixed``, a copy
+                # of the previous limits; a shared circuit is numbered again.
+                reused = self._renumbered(entry, row) if entry[3] else entry
+                remember(reused)
+                for key, kid in reused[2]:
+                    fid = index.get(kid)
+                    if fid is None:
+                        fid = index[kid] = len(counts)
+                        counts.append(1)
+                        kids.append(kid)
+                    else:
+                        counts[fid] += 1
+                    keys.append(key)
+                    flow_of.append(fid)
+                continue
             (
                 _,
-                ckeys,
+                _,
                 cap,
                 min_a,
                 c_weight,
@@ -161,9 +294,10 @@ class FlowBuilder:
                 one_ph,
             ) = row
             offline_in_force = None
-            if states and (state := states.get(row[0])) is not None:
+            if state is not None:
                 if not state.online or not state.controllable or state.maintenance:
                     self._not_steered(row, state.online, state.controllable)
+                    remember(None)
                     continue
                 offline_in_force = state.offline_allocation_a
             cap_reason, circuit = charger_max, 0
@@ -172,8 +306,11 @@ class FlowBuilder:
                 cap, cap_reason = self._stale_cap(row, offline_in_force)
             if len(ckeys) > 1 and self._competing(ckeys) > 1:
                 circuit = self._circuit(phases, cap, cap_reason)
+            seen: list[ConnectorDemand | None] = []
+            competing: list[tuple[ConnectorKey, int]] = []
             for key in ckeys:
                 demand = get(key)
+                seen.append(demand)
                 if demand is None or not demand.active:
                     reason = Reason.NOT_CHARGING
                 elif demand.access_closed:
@@ -197,7 +334,7 @@ class FlowBuilder:
                         )
                         continue
                     weight, priority = demand.weight, demand.priority
-                    fkey = (
+                    new_key: FlowKey = (
                         one_path if one else path,
                         circuit,
                         weight if weight and weight > 0 else c_weight,
@@ -206,14 +343,18 @@ class FlowBuilder:
                         reason,
                         c_prio if priority is None else priority,
                     )
-                    fid = index.get(fkey)
+                    kid = number(new_key)
+                    fid = index.get(kid)
                     if fid is None:
-                        fid = index[fkey] = len(counts)
+                        fid = index[kid] = len(counts)
                         counts.append(1)
+                        kids.append(kid)
                     else:
                         counts[fid] += 1
+                    fresh(len(keys))
                     keys.append(key)
                     flow_of.append(fid)
+                    competing.append((key, kid))
                     continue
                 old = before.get(key)  # idle connectors mostly stay idle
                 if (
@@ -225,6 +366,66 @@ class FlowBuilder:
                 ):
                     old = ConnectorLimit(key[0], key[1], 0.0, reason, None, phases)
                 fixed[key] = old
+            if stale:  # depends on the previous limits too
+                remember(None)
+            else:
+                remember(
+                    (
+                        state,
+                        seen[0] if len(seen) == 1 else tuple(seen),
+                        tuple(competing),
+                        circuit,
+                    )
+                )
+
+    def _renumbered(self, entry: RowEntry, row: ChargerRow) -> RowEntry:
+        """A reused outcome with its shared circuit registered for this cycle.
+
+        The circuit's resources are numbered in registration order, which is
+        usually the previous cycle's; if not, the flow keys take the new number.
+        """
+        circuit = self._circuit(row[9], row[2], Reason.CHARGER_MAX)
+        if circuit == entry[3]:
+            return entry
+        competing = []
+        for key, kid in entry[2]:
+            path, _, weight, floor_a, upper, reason, priority = self._keys[kid]
+            fkey = (path, circuit, weight, floor_a, upper, reason, priority)
+            competing.append((key, self._number(fkey)))
+        return (entry[0], entry[1], tuple(competing), circuit)
+
+    def _number(self, fkey: FlowKey) -> int:
+        """The number of a flow key; a new key gets the next one."""
+        kid = self._key_ids.get(fkey)
+        if kid is None:
+            if not self._own_keys:  # the previous memo's numbering stays as it is
+                self._key_ids, self._keys = dict(self._key_ids), list(self._keys)
+                self._own_keys = True
+            kid = self._key_ids[fkey] = len(self._keys)
+            self._keys.append(fkey)
+        return kid
+
+    def memo(
+        self,
+        limits: Mapping[ConnectorKey, ConnectorLimit],
+        flow_limits: dict[int, FlowLimit] | None,
+    ) -> CycleMemo:
+        """What the next cycle may reuse (after :meth:`add_all`).
+
+        Args:
+            limits: the limits this cycle returns.
+            flow_limits: each admitted flow's limit by its key's number, None
+                if any connector was refused.
+        """
+        return CycleMemo(
+            self.plan,
+            self.snap.energy.min_current_a,
+            self._rows,
+            limits,
+            flow_limits,
+            self._key_ids,
+            self._keys,
+        )
 
     def _competing(self, ckeys: tuple[ConnectorKey, ...]) -> int:
         """How many of a charger's connectors compete (want current and may)."""
@@ -319,8 +520,8 @@ class FlowBuilder:
         f = self.flows
         if not f.counts:
             return
-        # The index holds the flow keys in flow order (dicts keep insertion order).
-        cols = list(zip(*self._index, strict=True))
+        all_keys = self._keys
+        cols = list(zip(*[all_keys[kid] for kid in self.kids], strict=True))
         f.path_ids, circuits, f.weights, f.floors, f.uppers = (
             list(c) for c in cols[:5]
         )
