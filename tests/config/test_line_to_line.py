@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import yaml
 
 from evsite.config.build import site_config_dict
 from evsite.config.load import parse_site
@@ -12,7 +13,7 @@ from evsite.config.models import LinePair, Phase, parse_phase_connection
 from evsite.core.tree import PanelTree
 from evsite.errors import ConfigError
 
-from .conftest import eu_site, na_site
+from .conftest import EXAMPLES_DIR, eu_site, na_site
 
 L1, L2, L3 = Phase.L1, Phase.L2, Phase.L3
 
@@ -111,3 +112,17 @@ def test_offline_allocations_count_on_both_lines() -> None:
     with pytest.raises(ConfigError, match="on L2") as info:
         parse_site(data)
     assert "panels[2]" in str(info.value)
+
+
+def test_the_documented_208y120_example_loads_as_described() -> None:
+    readme = (EXAMPLES_DIR / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Line-to-line loads", 1)[1]
+    block = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    loaded = parse_site(yaml.safe_load(block))
+    assert loaded.warnings == []
+    tree = PanelTree.from_config(loaded.config)
+    limits = {c.id: c.limit_a for c in loaded.config.chargers if c.parent == "ev"}
+    # "With three chargers at 32 A, one per pair, each line of ev carries 64 A."
+    assert tree.load_per_phase(limits)["ev"] == {L1: 64.0, L2: 64.0, L3: 64.0}
+    wall = next(c for c in loaded.config.chargers if c.id == "W-1")
+    assert tree.charger_phases(wall) == (L2, L3)

@@ -136,6 +136,25 @@ def test_measurement_subtracts_only_fresh_charging_draw_on_the_right_phase() -> 
     }
 
 
+def test_a_line_to_line_charger_is_taken_back_on_both_of_its_lines() -> None:
+    data = site_data(metered=True)
+    data["chargers"].append(
+        {"id": "CP-5", "parent": "main", "limit_a": 32, "phase_connection": "L3-L1"}
+    )
+    config = parse_site(data).config
+    live = LiveState()
+    inputs = ControlInputs(tree=PanelTree.from_config(config), offline_allocations={})
+    pair = live.charger("CP-5").connector(1)  # reports its one current as L1
+    pair.status, pair.current_a, pair.last_meter_at = (
+        ConnectorStatus.CHARGING,
+        {"L1": 12.0},
+        START,
+    )
+    live.record_meter("main", MeterSample(START, {"L1": 40, "L2": 50, "L3": 60}))
+    snap, _ = build_snapshot(config, live, START, inputs)
+    assert snap.measurements["main"].controlled_a == {Phase.L3: 12.0, Phase.L1: 12.0}
+
+
 def test_delay_window_marks_demands_and_charge_now_lifts_it() -> None:
     data = site_data()
     data["delay_windows"] = [{"id": "night", "start": "21:00", "end": "07:00"}]

@@ -234,10 +234,12 @@ def _charger_draw(
         if abs((now - conn.last_meter_at).total_seconds()) > CONTROLLED_FRESH_S:
             continue
         cap = in_force.get((charger.id, conn.connector_id), float("inf"))
-        if len(phases) == 1:
-            # A 1-phase charger reports its one line as L1 whatever it is wired to.
+        if len(phases) < 3:
+            # A 1-phase charger reports its one line as L1 whatever it is wired
+            # to; wired line-to-line, the same current flows on both its lines.
             amps = min(cap, max(conn.current_a.values(), default=0.0))
-            draw[phases[0]] = draw.get(phases[0], 0.0) + amps
+            for phase in phases:
+                draw[phase] = draw.get(phase, 0.0) + amps
             continue
         for name, amps in conn.current_a.items():
             if name in Phase.__members__:

@@ -38,11 +38,11 @@ def controller_of(request: web.Request) -> EnergyController:
     return found
 
 
-def _phases(values: dict[Phase, float] | None, three: bool) -> Any:
-    """Per phase on a three-phase panel, a number on a single-phase one."""
+def _phases(values: dict[Phase, float] | None, per_line: bool) -> Any:
+    """Per line on a panel of several lines (3-phase, line pair), else a number."""
     if values is None:
         return None
-    if three:
+    if per_line:
         return {ph.value: round(v, 2) for ph, v in sorted(values.items())}
     return round(next(iter(values.values()), 0.0), 2)
 
@@ -65,17 +65,18 @@ def _rounded(value: float | None) -> float | None:
 
 
 def _panel(panel: PanelAllocation, shed_cap: float | None) -> dict[str, Any]:
-    three = len(panel.capacity_a) == 3
+    # A 1-phase panel fed by a line pair carries two lines: show both.
+    per_line = len(panel.capacity_a) > 1
     capacity = dict(panel.capacity_a)
     return {
         "panel_id": panel.panel_id,
         "phases": [ph.value for ph in sorted(panel.capacity_a)],
-        "capacity_a": _phases(capacity, three),
-        "available_a": _phases(dict(panel.available_a), three),
-        "allocated_a": _phases(dict(panel.allocated_a), three),
-        "reserved_a": _phases(dict(panel.reserved_a), three),
+        "capacity_a": _phases(capacity, per_line),
+        "available_a": _phases(dict(panel.available_a), per_line),
+        "allocated_a": _phases(dict(panel.allocated_a), per_line),
+        "reserved_a": _phases(dict(panel.reserved_a), per_line),
         "measured_a": _phases(
-            None if panel.measured_a is None else dict(panel.measured_a), three
+            None if panel.measured_a is None else dict(panel.measured_a), per_line
         ),
         "stale": panel.stale,
         "shed": panel.shed,

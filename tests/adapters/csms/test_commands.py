@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from evsite.config.load import parse_site
+from evsite.config.models import SiteConfig
 from evsite.control.ports import IdTagStatus, LocalListEntry, ProfilePurpose
 from evsite.errors import ChargerError, ConfigError
 
-from .conftest import BOOT16, BOOT201, make_services, now_iso, start_server, wait_for
+from .conftest import (
+    BOOT16,
+    BOOT201,
+    SITE,
+    make_services,
+    now_iso,
+    start_server,
+    wait_for,
+)
 
 V201 = ("ocpp2.0.1",)
 
@@ -106,6 +117,39 @@ async def test_profile_units(  # noqa: PLR0917
     )
     assert commands.supports("CP16", "smart_charging")
     assert commands.supports("CP16", "reservation")
+
+
+def site_208(connection: str) -> SiteConfig:
+    """The test site on a 208Y/120 V service; CP16 is 1-phase on ``connection``."""
+    data = json.loads(json.dumps(SITE))
+    data["site"]["main_service"]["voltage"] = 208
+    data["panels"][0]["voltage"] = 208
+    data["panels"][1]["voltage"] = 120  # the sub-panel on L1: line-to-neutral
+    data["chargers"][0].update(phases=1, phase_connection=connection)
+    return parse_site(data).config
+
+
+@pytest.mark.parametrize(
+    ("connection", "watts"),
+    [
+        # Line-to-line: 16 A at 208 V, on one (OCPP) phase.
+        ("L1-L2", 3328.0),
+        # One line of the 208 V board: 16 A at 120.1 V, not at 208 V.
+        ("L3", 1921.0),
+    ],
+)
+async def test_1_phase_profile_in_w_uses_the_voltage_the_charger_sees(
+    server, connect, connection, watts
+):
+    services = server.services
+    services.site.replace(site_208(connection), services.bus, services.clock)
+    cp = await boot_with(server, connect, "CP16", version="1.6", unit="Power")
+    assert await server.central.commands.set_limit(
+        "CP16", 1, 16, ProfilePurpose.TX_DEFAULT
+    )
+    schedule = cp.received_calls[-1][3]["csChargingProfiles"]["chargingSchedule"]
+    period = schedule["chargingSchedulePeriod"][0]
+    assert (period["limit"], period["numberPhases"]) == (watts, 1)
 
 
 async def test_tx_profile_needs_transaction(server, connect):

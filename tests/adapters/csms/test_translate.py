@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from evsite.adapters.csms.profiles import (
+    load_voltage,
     profile_limit,
     rate_unit_from_16,
     rate_unit_from_201,
@@ -102,6 +103,23 @@ def test_rate_units_and_limits():
     assert profile_limit(16, "W", 230, 1) == 3680
     assert profile_limit(16, "W", 230, 3) == 11040
     assert profile_limit(16, "W", 400, 3) == 11085  # 400 V line-to-line
+
+
+@pytest.mark.parametrize(
+    ("panel_v", "panel_lines", "load_lines", "volts"),
+    [
+        (208, 3, 2, 208),  # a 208 V charger across two lines of 208Y/120 V
+        (208, 2, 2, 208),  # ... on a 1-phase panel fed by a line pair
+        (208, 2, 1, 120.1),  # a 120 V charger on one line of that panel
+        (400, 3, 1, 230.9),  # line-to-neutral of a 400 V board
+        (240, 1, 1, 240),  # a split-phase service counts as one line
+        (400, 3, 3, 400),  # 3-phase: profile_limit takes it per phase
+    ],
+)
+def test_load_voltage(panel_v, panel_lines, load_lines, volts):
+    assert load_voltage(panel_v, panel_lines, load_lines) == pytest.approx(
+        volts, abs=0.05
+    )
 
 
 @given(

@@ -11,6 +11,7 @@ from evsite.adapters.mqtt.payloads import (
     dumps,
 )
 from evsite.adapters.mqtt.topics import Topics
+from evsite.config.load import parse_site
 from evsite.config.models import MqttSettings, SiteConfig
 from evsite.control.live import (
     ChargerLink,
@@ -19,6 +20,7 @@ from evsite.control.live import (
     LiveState,
     MeterSample,
 )
+from tests.adapters.mqtt.support import site_data
 
 T = Topics.for_site(MqttSettings(), "site1")
 AT = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -131,6 +133,25 @@ def test_panel_state_sums_what_is_beneath_it(config: SiteConfig) -> None:
     main = messages["evsite/site1/panels/main/state"]
     assert main["allocated_by_phase"] == {"L1": 16.0, "L2": 16.0, "L3": 16.0}
     assert main["measured_by_phase"] == {"L1": 40.0, "L2": 30.0, "L3": 35.0}
+
+
+def test_a_line_to_line_charger_counts_on_both_of_its_lines() -> None:
+    data = site_data()
+    data["chargers"].append(
+        {"id": "CP-3", "parent": "garage", "limit_a": 32, "phase_connection": "L2-L3"}
+    )
+    config = parse_site(data).config
+    live = _live()
+    port = live.charger("CP-3").connector(1)
+    port.status, port.limit_a, port.current_a = (
+        ConnectorStatus.CHARGING,
+        10.0,
+        {"L1": 9.5},
+    )
+    raw = all_messages(T, config, live, {})
+    main = json.loads(raw["evsite/site1/panels/main/state"])
+    assert main["allocated_by_phase"] == {"L1": 16.0, "L2": 26.0, "L3": 26.0}
+    assert main["ev_current_a"] == 25.5  # 16.0 of CP-1 and 9.5 on L2 and L3
 
 
 def test_charger_unknown_to_live_state_is_published_as_disconnected(

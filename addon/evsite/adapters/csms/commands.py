@@ -15,9 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 from evsite.adapters.csms import calls
 from evsite.adapters.csms.connection import Connection
-from evsite.adapters.csms.profiles import charging_profile, profile_limit
+from evsite.adapters.csms.profiles import charging_profile, load_voltage, profile_limit
 from evsite.adapters.storage import ocpp_repo as sql
+from evsite.config.models import SiteConfig
 from evsite.control.ports import LocalListEntry, ProfilePurpose
+from evsite.core.tree import PanelTree, charger_lines
 from evsite.errors import ChargerError
 
 if TYPE_CHECKING:
@@ -45,6 +47,7 @@ class Commands:
         """Use the central system's connections, services and repository."""
         self._central = central
         self._request_id = 0
+        self._tree_of: tuple[SiteConfig, PanelTree] | None = None
 
     # Plumbing
 
@@ -143,13 +146,27 @@ class Commands:
         return now + timedelta(seconds=TX_PROFILE_VALID_S)
 
     def _electrics(self, charger_id: str) -> tuple[float, int]:
-        """Nominal voltage (of the parent panel) and phases of a charger."""
+        """Nominal voltage and phases of a charger (numberPhases: 1 line-to-line)."""
         config = self._central.services.site.config
         charger = config.charger(charger_id)
         if charger is None:
             return DEFAULT_VOLTAGE, 1
-        panel = config.panel(charger.parent)
-        return (panel.voltage if panel else DEFAULT_VOLTAGE), charger.phases
+        tree = self._tree(config)
+        if charger.parent not in tree.panels:
+            return DEFAULT_VOLTAGE, charger.phases
+        panel_lines = tree.panel_phases(charger.parent)
+        voltage = load_voltage(
+            tree.panels[charger.parent].voltage,
+            len(panel_lines),
+            len(charger_lines(charger, panel_lines)),
+        )
+        return voltage, charger.phases
+
+    def _tree(self, config: SiteConfig) -> PanelTree:
+        """The panel tree of ``config``, rebuilt only when the configuration changes."""
+        if self._tree_of is None or self._tree_of[0] is not config:
+            self._tree_of = (config, PanelTree.from_config(config))
+        return self._tree_of[1]
 
     async def send_local_list(
         self,

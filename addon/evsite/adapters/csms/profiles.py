@@ -37,6 +37,19 @@ def phase_voltage(voltage: float, phases: int) -> float:
     return voltage
 
 
+def load_voltage(panel_voltage: float, panel_lines: int, load_lines: int) -> float:
+    """The voltage a 1-phase charger's limit in A converts to W with.
+
+    Panels that carry several lines are quoted line-to-line (400 V, 208 V). A
+    charger on one of those lines sees line-to-neutral (V / sqrt 3); one across
+    a line pair, or on a panel of one line, sees the panel voltage. A 3-phase
+    charger keeps the panel voltage: :func:`profile_limit` takes it per phase.
+    """
+    if load_lines == 1 and panel_lines > 1:
+        return panel_voltage / math.sqrt(3)
+    return panel_voltage
+
+
 def profile_limit(limit_a: float, unit: str, voltage: float, phases: int) -> float:
     """The schedule limit: A to one decimal (1.6 schema), or W = A × V × phases."""
     if unit == "W":

@@ -20,8 +20,8 @@ from evsite.control.live import (
     ConnectorStatus,
     LiveState,
 )
+from evsite.core.tree import PanelTree
 
-PHASES = ("L1", "L2", "L3")
 _CHARGING = frozenset({ConnectorStatus.CHARGING})
 
 
@@ -102,17 +102,13 @@ def charger_payload(charger: Charger, state: ChargerState) -> dict[str, Any]:
     }
 
 
-def _charger_phases(charger: Charger) -> tuple[str, ...]:
-    if charger.phases == 3:
-        return PHASES
-    return (charger.phase_connection.value if charger.phase_connection else "L1",)
-
-
 def panel_loads(
     config: SiteConfig, live: LiveState
 ) -> dict[str, dict[str, dict[str, float]]]:
     """Per panel and phase: the sum of connector limits and of drawn current beneath."""
     parents = {p.id: p.parent for p in config.panels}
+    # Both lines of a line-to-line charger; the tree knows a panel's default.
+    tree = PanelTree.from_config(config)
     loads: dict[str, dict[str, dict[str, float]]] = {
         p.id: {"allocated": {}, "drawn": {}} for p in config.panels
     }
@@ -123,9 +119,10 @@ def panel_loads(
         ports = [c for cid, c in state.connectors.items() if cid != 0]
         limit = sum(c.limit_a or 0.0 for c in ports)
         drawn = sum(_drawn(c) for c in ports)
+        lines = [line.value for line in tree.charger_phases(charger)]
         panel: str | None = charger.parent
         while panel is not None and panel in loads:
-            for phase in _charger_phases(charger):
+            for phase in lines:
                 for key, amps in (("allocated", limit), ("drawn", drawn)):
                     bucket = loads[panel][key]
                     bucket[phase] = round(bucket.get(phase, 0.0) + amps, 2)
