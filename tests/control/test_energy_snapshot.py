@@ -9,6 +9,8 @@ from evsite.config.models import Phase, SiteConfig
 from evsite.control.energy_snapshot import (
     ControlInputs,
     Overrides,
+    SnapshotMemo,
+    build_demands,
     build_snapshot,
     ev_phases,
     wants_current,
@@ -176,3 +178,27 @@ def test_delay_window_marks_demands_and_charge_now_lifts_it() -> None:
     snap, delayed = build_snapshot(config, live, START, lifted)
     assert not snap.demands[("CP-1", 1)].delayed
     assert delayed == {}
+
+
+def test_the_memo_reuses_a_demand_only_while_its_inputs_are_equal() -> None:
+    config, live, _ = _setup()
+    memo = SnapshotMemo()
+    conn = live.charger("CP-1").connector(1)
+    conn.status, conn.transaction_id = ConnectorStatus.CHARGING, "7"
+    conn.session_energy_wh = 1200.0
+    key = ("CP-1", 1)
+    first, _ = build_demands(config, live, START, Overrides(), memo)
+    again, _ = build_demands(config, live, START, Overrides(), memo)
+    assert again[key] is first[key]  # nothing changed: the same object
+    conn.session_energy_wh = 1500.0
+    later, _ = build_demands(config, live, START, Overrides(), memo)
+    assert later[key] is not first[key]
+    fresh, _ = build_demands(config, live, START, Overrides())
+    assert later == fresh  # equal to a demand built from scratch
+    capped, _ = build_demands(config, live, START, Overrides(caps={key: 10.0}), memo)
+    assert capped[key].ev_max_a == 10.0
+    # A new configuration (even an equal one) drops every memoised demand.
+    reloaded = parse_site(site_data(metered=True)).config
+    after_reload, _ = build_demands(reloaded, live, START, Overrides(), memo)
+    assert after_reload[key] is not capped[key]
+    assert after_reload[key] == fresh[key]

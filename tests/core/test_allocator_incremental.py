@@ -10,19 +10,23 @@ limits and rotation state, without the memo).
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import FrozenInstanceError, replace
 from datetime import timedelta
 from typing import Any, cast
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from evsite.config.models import Charger, EnergySettings, Panel
+from evsite.config.models import Charger, EnergySettings, Panel, Phase
 from evsite.core.allocation_model import (
     Allocation,
     ChargerState,
     ConnectorDemand,
+    ConnectorLimit,
+    Reason,
     Snapshot,
+    new_limit,
 )
 from evsite.core.allocator import allocate
 from evsite.core.flowbuild import CycleMemo
@@ -216,3 +220,20 @@ def test_a_new_plan_or_minimum_starts_from_scratch() -> None:
         before, after = _memo(first).rows, _memo(result).rows
         assert all(a is not b for a, b in zip(after, before, strict=True))
         _same(result, _fresh(snap))
+
+
+@given(
+    limit=st.floats(0, 80),
+    reason=st.sampled_from(list(Reason)),
+    panel=st.one_of(st.none(), st.text(max_size=3)),
+    phases=st.sampled_from([(), (Phase.L1,), (Phase.L1, Phase.L2), tuple(Phase)]),
+)
+def test_new_limit_is_the_dataclass_value(
+    limit: float, reason: Reason, panel: str | None, phases: tuple[Phase, ...]
+) -> None:
+    made = new_limit("c", 2, limit, reason, panel, phases)
+    assert made == ConnectorLimit("c", 2, limit, reason, panel, phases)
+    assert hash(made) == hash(ConnectorLimit("c", 2, limit, reason, panel, phases))
+    assert repr(made) == repr(ConnectorLimit("c", 2, limit, reason, panel, phases))
+    with pytest.raises(FrozenInstanceError):
+        made.limit_a = 1.0  # type: ignore[misc]

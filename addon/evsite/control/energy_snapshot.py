@@ -74,7 +74,7 @@ class SnapshotMemo:
     snapshot is the same as one built from scratch.
     """
 
-    __slots__ = ("_config", "states", "windows")
+    __slots__ = ("_config", "demands", "states", "windows")
 
     def __init__(self) -> None:
         """Start empty."""
@@ -83,6 +83,11 @@ class SnapshotMemo:
         self.windows: dict[str, tuple[DelayWindow, ...]] = {}
         # charger id -> (its inputs, the ChargerState built from them).
         self.states: dict[str, tuple[tuple[object, ...], ChargerState]] = {}
+        # connector -> (its inputs, the ConnectorDemand built from them): the
+        # allocator reuses a charger's work while its demand is the same object.
+        self.demands: dict[
+            ConnectorKey, tuple[tuple[object, ...], ConnectorDemand]
+        ] = {}
 
     def sync(self, config: SiteConfig) -> None:
         """Drop everything derived from an older configuration."""
@@ -90,6 +95,7 @@ class SnapshotMemo:
             return
         self._config = config
         self.states.clear()
+        self.demands.clear()
         self.windows = {
             c.id: tuple(w for w in config.delay_windows if applies_to(w, c))
             for c in config.chargers
@@ -141,6 +147,7 @@ def build_demands(
     demands: dict[ConnectorKey, ConnectorDemand] = {}
     delayed: dict[ConnectorKey, datetime | None] = {}
     tz = config.site.timezone
+    cached = memo.demands
     for charger in config.chargers:
         state = live.chargers.get(charger.id)
         if state is None:
@@ -160,18 +167,33 @@ def build_demands(
                 is_delayed = delay.delayed
                 if is_delayed:
                     delayed[key] = delay.until
-            demands[key] = ConnectorDemand(
+            inputs = (
+                overrides.caps.get(key),
+                ev_phases(live_conn.current_a),
+                live_conn.session_started_at,
+                live_conn.session_energy_wh,
+                now_flag,
+                is_delayed,
+                charger.scope is Scope.CLOSED,
+            )
+            hit = cached.get(key)
+            if hit is not None and hit[0] == inputs:
+                demands[key] = hit[1]
+                continue
+            made = ConnectorDemand(
                 charger_id=charger.id,
                 connector_id=conn.id,
                 active=True,
-                ev_max_a=overrides.caps.get(key),
-                ev_phases=ev_phases(live_conn.current_a),
-                session_start=live_conn.session_started_at,
-                energy_wh=live_conn.session_energy_wh,
+                ev_max_a=inputs[0],
+                ev_phases=inputs[1],
+                session_start=inputs[2],
+                energy_wh=inputs[3],
                 charge_now=now_flag,
                 delayed=is_delayed,
-                access_closed=charger.scope is Scope.CLOSED,
+                access_closed=inputs[6],
             )
+            cached[key] = (inputs, made)
+            demands[key] = made
     return demands, delayed
 
 

@@ -44,6 +44,7 @@ from evsite.core.allocation_model import (
     Reason,
     RotationState,
     Snapshot,
+    new_limit,
 )
 from evsite.core.flowbuild import (
     STEP_PER_A,
@@ -51,7 +52,7 @@ from evsite.core.flowbuild import (
     FlowLimit,
     floor_step,
 )
-from evsite.core.rotation import Candidates, admission_order, rotate
+from evsite.core.rotation import Candidates, admission_order, rotate, rotate_running
 from evsite.core.waterfill import CAPPED, EPS, FlowTable, admit, fill_into
 
 __all__ = ["Allocation", "Reason", "Snapshot", "allocate", "floor_step"]
@@ -86,12 +87,19 @@ def allocate(snapshot: Snapshot) -> Allocation:
     per_flow = _flow_limits(build, counts, rates, binding)
     limits = build.fixed  # the builder's own dict, fixed connectors already in
     flow_limits = _competing_limits(build, limits, per_flow, blocked, initial_room)
+    if not blocked and build.prev_running is rotation.entries:
+        # Nobody paused now or then: only redone chargers' entries change.
+        keys = build.flows.keys
+        fresh = (keys[j] for j in build.fresh)
+        new_rotation = rotate_running(rotation.entries, build.redone, fresh, now)
+    else:
+        new_rotation = rotate(build.flows.keys, blocked, rotation, now)
     return Allocation(
         computed_at=now,
         connectors=limits,
         panels=_panels(build, per_flow, counts),
-        rotation=rotate(build.flows.keys, blocked, rotation, now),
-        memo=build.memo(limits, flow_limits),
+        rotation=new_rotation,
+        memo=build.memo(limits, flow_limits, None if blocked else new_rotation.entries),
     )
 
 
@@ -323,9 +331,7 @@ def _competing_limits(
         ):
             limits[key] = old
         else:
-            limits[key] = ConnectorLimit(
-                key[0], key[1], limit, reason, panel_id, phases
-            )
+            limits[key] = new_limit(key[0], key[1], limit, reason, panel_id, phases)
     return by_key
 
 

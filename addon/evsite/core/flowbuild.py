@@ -29,7 +29,9 @@ from evsite.core.allocation_model import (
     ConnectorKey,
     ConnectorLimit,
     Reason,
+    RotationEntry,
     Snapshot,
+    new_limit,
 )
 from evsite.core.capacity import PanelCapacity, panel_capacities
 from evsite.core.plan import ChargerRow, SitePlan, plan_for
@@ -112,6 +114,8 @@ class CycleMemo:
     flow_limits: dict[int, FlowLimit] | None
     key_ids: dict[FlowKey, int]  # flow key -> its number
     keys: list[FlowKey]  # number -> flow key
+    # The rotation entries returned when nobody was paused (else None).
+    running: Mapping[ConnectorKey, RotationEntry] | None
 
     def valid_for(
         self,
@@ -188,6 +192,10 @@ class FlowBuilder:
         self._key_ids: dict[FlowKey, int] = {}
         self._keys: list[FlowKey] = []
         self._own_keys = True  # the numbering is this cycle's to extend
+        # The previous rotation entries if nobody was paused (and memo valid).
+        self.prev_running: Mapping[ConnectorKey, RotationEntry] | None = None
+        # Connectors of chargers classified afresh this cycle.
+        self.redone: list[ConnectorKey] = []
         if (
             isinstance(memo, CycleMemo)
             and memo.valid_for(plan, snap.energy.min_current_a, self.before)
@@ -198,6 +206,7 @@ class FlowBuilder:
             self.prev_flow_limits = memo.flow_limits
             self._key_ids, self._keys = memo.key_ids, memo.keys
             self._own_keys = False
+            self.prev_running = memo.running
             # Start from the previous limits: connectors whose classification
             # is reused keep their entry (the same object) without a write.
             self.fixed = dict(self.before)
@@ -229,7 +238,7 @@ class FlowBuilder:
             and old.phases == phases
         ):
             return old
-        return ConnectorLimit(key[0], key[1], limit, reason, panel_id, phases)
+        return new_limit(key[0], key[1], limit, reason, panel_id, phases)
 
     def add_all(self) -> None:
         """Classify every connector: fixed with a reason, or into a merged flow.
@@ -280,6 +289,7 @@ class FlowBuilder:
                     keys.append(key)
                     flow_of.append(fid)
                 continue
+            self.redone.extend(ckeys)
             (
                 _,
                 _,
@@ -364,7 +374,7 @@ class FlowBuilder:
                     or old.panel_id is not None
                     or old.phases != phases
                 ):
-                    old = ConnectorLimit(key[0], key[1], 0.0, reason, None, phases)
+                    old = new_limit(key[0], key[1], 0.0, reason, None, phases)
                 fixed[key] = old
             if stale:  # depends on the previous limits too
                 remember(None)
@@ -409,6 +419,7 @@ class FlowBuilder:
         self,
         limits: Mapping[ConnectorKey, ConnectorLimit],
         flow_limits: dict[int, FlowLimit] | None,
+        running: Mapping[ConnectorKey, RotationEntry] | None,
     ) -> CycleMemo:
         """What the next cycle may reuse (after :meth:`add_all`).
 
@@ -416,6 +427,7 @@ class FlowBuilder:
             limits: the limits this cycle returns.
             flow_limits: each admitted flow's limit by its key's number, None
                 if any connector was refused.
+            running: the rotation entries returned, if nobody was paused.
         """
         return CycleMemo(
             self.plan,
@@ -425,6 +437,7 @@ class FlowBuilder:
             flow_limits,
             self._key_ids,
             self._keys,
+            running,
         )
 
     def _competing(self, ckeys: tuple[ConnectorKey, ...]) -> int:
