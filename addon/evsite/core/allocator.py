@@ -87,13 +87,17 @@ def allocate(snapshot: Snapshot) -> Allocation:
     per_flow = _flow_limits(build, counts, rates, binding)
     limits = build.fixed  # the builder's own dict, fixed connectors already in
     flow_limits = _competing_limits(build, limits, per_flow, blocked, initial_room)
-    if not blocked and build.prev_running is rotation.entries:
+    keys = build.flows.keys
+    if (
+        not blocked
+        and build.prev_running is rotation.entries
+        and len(build.redone) * 4 < len(keys)
+    ):
         # Nobody paused now or then: only redone chargers' entries change.
-        keys = build.flows.keys
         fresh = (keys[j] for j in build.fresh)
         new_rotation = rotate_running(rotation.entries, build.redone, fresh, now)
     else:
-        new_rotation = rotate(build.flows.keys, blocked, rotation, now)
+        new_rotation = rotate(keys, blocked, rotation, now)
     return Allocation(
         computed_at=now,
         connectors=limits,
@@ -305,7 +309,8 @@ def _competing_limits(
     else:
         by_key = dict(zip(build.kids, per_flow, strict=True))
         previous = build.prev_flow_limits
-        if previous is None:
+        if previous is None or len(build.fresh) * 4 > len(flows.keys):
+            # Nothing to compare with, or most were classified afresh.
             pairs = zip(
                 flows.keys, map(per_flow.__getitem__, flows.flow_of), strict=True
             )

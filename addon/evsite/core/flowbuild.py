@@ -254,7 +254,7 @@ class FlowBuilder:
         flows, index, floors = self.flows, self._index, self._floors
         counts, keys, flow_of = flows.counts, flows.keys, flows.flow_of
         remember, fresh, kids = self._rows.append, self.fresh.add, self.kids
-        number = self._number
+        number, key_ids = self._number, self._key_ids
         floor, step = math.floor, STEP_PER_A
         charger_max, ev_max_reason = Reason.CHARGER_MAX, Reason.EV_MAX
         rows = self.plan.rows
@@ -353,18 +353,21 @@ class FlowBuilder:
                         reason,
                         c_prio if priority is None else priority,
                     )
-                    kid = number(new_key)
-                    fid = index.get(kid)
+                    found = key_ids.get(new_key)
+                    if found is None:
+                        found = number(new_key)
+                        key_ids = self._key_ids  # a copy once it grows
+                    fid = index.get(found)
                     if fid is None:
-                        fid = index[kid] = len(counts)
+                        fid = index[found] = len(counts)
                         counts.append(1)
-                        kids.append(kid)
+                        kids.append(found)
                     else:
                         counts[fid] += 1
                     fresh(len(keys))
                     keys.append(key)
                     flow_of.append(fid)
-                    competing.append((key, kid))
+                    competing.append((key, found))
                     continue
                 old = before.get(key)  # idle connectors mostly stay idle
                 if (
