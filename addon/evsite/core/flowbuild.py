@@ -316,11 +316,10 @@ class FlowBuilder:
                 cap, cap_reason = self._stale_cap(row, offline_in_force)
             if len(ckeys) > 1 and self._competing(ckeys) > 1:
                 circuit = self._circuit(phases, cap, cap_reason)
-            seen: list[ConnectorDemand | None] = []
-            competing: list[tuple[ConnectorKey, int]] = []
+            competing: tuple[tuple[ConnectorKey, int], ...] = ()
+            demand = None
             for key in ckeys:
                 demand = get(key)
-                seen.append(demand)
                 if demand is None or not demand.active:
                     reason = Reason.NOT_CHARGING
                 elif demand.access_closed:
@@ -367,7 +366,7 @@ class FlowBuilder:
                     fresh(len(keys))
                     keys.append(key)
                     flow_of.append(fid)
-                    competing.append((key, found))
+                    competing += ((key, found),)
                     continue
                 old = before.get(key)  # idle connectors mostly stay idle
                 if (
@@ -382,14 +381,8 @@ class FlowBuilder:
             if stale:  # depends on the previous limits too
                 remember(None)
             else:
-                remember(
-                    (
-                        state,
-                        seen[0] if len(seen) == 1 else tuple(seen),
-                        tuple(competing),
-                        circuit,
-                    )
-                )
+                seen = demand if len(ckeys) == 1 else tuple(map(get, ckeys))
+                remember((state, seen, competing, circuit))
 
     def _renumbered(self, entry: RowEntry, row: ChargerRow) -> RowEntry:
         """A reused outcome with its shared circuit registered for this cycle.
