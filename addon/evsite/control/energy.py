@@ -203,8 +203,11 @@ class EnergyController:
         """Sleep ``timeout`` s, or less if a meter sample arrives."""
         if self._urgent.is_set():
             return
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for returns when the
+        # sample lands as stop() cancels this task, and the cancel is lost.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._urgent.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._urgent.wait()
 
     async def _ticker(self) -> None:
         while True:
