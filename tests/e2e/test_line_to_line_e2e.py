@@ -34,7 +34,7 @@ from tests.support import stored_services
 
 LINE_LIMIT_A = 40.0  # 50 A breaker x 0.8
 BACKGROUND_A = {"L1": 0.0, "L2": 20.0, "L3": 0.0}
-TIMEOUT = 15.0
+TIMEOUT = 30.0
 
 
 def site(meter_port: int) -> dict[str, Any]:
@@ -70,7 +70,6 @@ def site(meter_port: int) -> dict[str, Any]:
                 "scope": "open",
             },
         ],
-        "energy": {"ramp_up_step_a": 32},
     }
 
 
