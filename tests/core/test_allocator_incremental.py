@@ -237,3 +237,24 @@ def test_new_limit_is_the_dataclass_value(
     assert repr(made) == repr(ConnectorLimit("c", 2, limit, reason, panel, phases))
     with pytest.raises(FrozenInstanceError):
         made.limit_a = 1.0  # type: ignore[misc]
+
+
+def test_classifications_are_not_kept_while_every_demand_changes() -> None:
+    tree, demands = _site()
+    energy = EnergySettings()
+    previous = allocate(Snapshot(tree, energy, NOW, demands))
+    kept = []
+    for step in range(1, 13):
+        demands = {
+            key: ConnectorDemand(*key, active=True, ev_max_a=10.0 + step % 3)
+            for key in demands
+        }
+        snap = Snapshot(
+            tree, energy, NOW + timedelta(seconds=step), demands, previous=previous
+        )
+        previous = allocate(snap)
+        _same(previous, _fresh(snap))
+        kept.append(_memo(previous).rows is not None)
+    # Nothing reused in the cycle after one that kept them: none kept for
+    # eight cycles, then kept once (a probe), reused by nobody, paused again.
+    assert kept == [False] * 8 + [True, False, False, False]

@@ -108,7 +108,7 @@ class CycleMemo:
 
     plan: SitePlan
     min_current_a: float
-    rows: list[RowEntry | None]  # aligned with ``plan.rows``
+    rows: list[RowEntry | None] | None  # aligned with ``plan.rows``; None: not kept
     limits: Mapping[ConnectorKey, ConnectorLimit]  # the allocation's own
     # Each admitted flow's limit by its key's number; None if one was refused.
     flow_limits: dict[int, FlowLimit] | None
@@ -116,6 +116,7 @@ class CycleMemo:
     keys: list[FlowKey]  # number -> flow key
     # The rotation entries returned when nobody was paused (else None).
     running: Mapping[ConnectorKey, RotationEntry] | None
+    skipped: int = 0  # cycles in a row that kept no classification
 
     def valid_for(
         self,
@@ -132,6 +133,8 @@ class CycleMemo:
 
 
 _KEYS_BOUND = 4096  # flow key numbers kept beyond 4 per charger
+_WORTH_KEEPING = 8  # keep classifications while ≥ 1 charger in 8 is reused
+_PROBE_EVERY = 8  # else keep them again after this many cycles
 
 
 def _same_demands(
@@ -196,6 +199,10 @@ class FlowBuilder:
         self.prev_running: Mapping[ConnectorKey, RotationEntry] | None = None
         # Connectors of chargers classified afresh this cycle.
         self.redone: list[ConnectorKey] = []
+        # Whether this cycle keeps its classification for the next one: when
+        # few chargers were reused (demands redrawn every cycle), recording
+        # costs more than it saves, so it pauses and probes again later.
+        self._record, self._skipped = True, 0
         if (
             isinstance(memo, CycleMemo)
             and memo.valid_for(plan, snap.energy.min_current_a, self.before)
@@ -203,6 +210,8 @@ class FlowBuilder:
             and len(memo.keys) <= _KEYS_BOUND + 4 * len(plan.rows)
         ):
             self._old_rows = memo.rows
+            if memo.rows is None and memo.skipped < _PROBE_EVERY:
+                self._record, self._skipped = False, memo.skipped + 1
             self.prev_flow_limits = memo.flow_limits
             self._key_ids, self._keys = memo.key_ids, memo.keys
             self._own_keys = False
@@ -259,6 +268,7 @@ class FlowBuilder:
         charger_max, ev_max_reason = Reason.CHARGER_MAX, Reason.EV_MAX
         rows = self.plan.rows
         old_rows = self._old_rows
+        record, hits = self._record, 0
         for row, entry in zip(
             rows, [None] * len(rows) if old_rows is None else old_rows, strict=True
         ):
@@ -278,6 +288,7 @@ class FlowBuilder:
                 # of the previous limits; a shared circuit is numbered again.
                 reused = self._renumbered(entry, row) if entry[3] else entry
                 remember(reused)
+                hits += 1
                 for key, kid in reused[2]:
                     fid = index.get(kid)
                     if fid is None:
@@ -380,9 +391,11 @@ class FlowBuilder:
                 fixed[key] = old
             if stale:  # depends on the previous limits too
                 remember(None)
-            else:
+            elif record:
                 seen = demand if len(ckeys) == 1 else tuple(map(get, ckeys))
                 remember((state, seen, competing, circuit))
+        if old_rows is not None and hits * _WORTH_KEEPING < len(rows):
+            self._record, self._skipped = False, 1
 
     def _renumbered(self, entry: RowEntry, row: ChargerRow) -> RowEntry:
         """A reused outcome with its shared circuit registered for this cycle.
@@ -428,12 +441,13 @@ class FlowBuilder:
         return CycleMemo(
             self.plan,
             self.snap.energy.min_current_a,
-            self._rows,
+            self._rows if self._record else None,
             limits,
             flow_limits,
             self._key_ids,
             self._keys,
             running,
+            self._skipped,
         )
 
     def _competing(self, ckeys: tuple[ConnectorKey, ...]) -> int:
