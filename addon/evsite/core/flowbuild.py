@@ -132,7 +132,7 @@ class CycleMemo:
         )
 
 
-_KEYS_BOUND = 4096  # flow key numbers kept beyond 4 per charger
+_KEYS_BOUND = 1024  # flow key numbers kept beyond 2 per charger
 _WORTH_KEEPING = 8  # keep classifications while ≥ 1 charger in 8 is reused
 _PROBE_EVERY = 8  # else keep them again after this many cycles
 
@@ -207,14 +207,18 @@ class FlowBuilder:
             isinstance(memo, CycleMemo)
             and memo.valid_for(plan, snap.energy.min_current_a, self.before)
             # The numbering only grows; past a bound, start afresh.
-            and len(memo.keys) <= _KEYS_BOUND + 4 * len(plan.rows)
+            and len(memo.keys) <= _KEYS_BOUND + 2 * len(plan.rows)
         ):
             self._old_rows = memo.rows
-            if memo.rows is None and memo.skipped < _PROBE_EVERY:
-                self._record, self._skipped = False, memo.skipped + 1
             self.prev_flow_limits = memo.flow_limits
-            self._key_ids, self._keys = memo.key_ids, memo.keys
-            self._own_keys = False
+            if memo.rows is None and memo.skipped < _PROBE_EVERY:
+                # Nothing to reuse: a new, small numbering instead of copying
+                # (and growing) the old one; the old flow limits go with it.
+                self._record, self._skipped = False, memo.skipped + 1
+                self.prev_flow_limits = None
+            else:
+                self._key_ids, self._keys = memo.key_ids, memo.keys
+                self._own_keys = False
             self.prev_running = memo.running
             # Start from the previous limits: connectors whose classification
             # is reused keep their entry (the same object) without a write.
@@ -263,7 +267,8 @@ class FlowBuilder:
         flows, index, floors = self.flows, self._index, self._floors
         counts, keys, flow_of = flows.counts, flows.keys, flows.flow_of
         remember, fresh, kids = self._rows.append, self.fresh.add, self.kids
-        number, key_ids = self._number, self._key_ids
+        number, key_ids, all_keys = self._number, self._key_ids, self._keys
+        own_keys = self._own_keys
         floor, step = math.floor, STEP_PER_A
         charger_max, ev_max_reason = Reason.CHARGER_MAX, Reason.EV_MAX
         rows = self.plan.rows
@@ -364,9 +369,12 @@ class FlowBuilder:
                         c_prio if priority is None else priority,
                     )
                     found = key_ids.get(new_key)
-                    if found is None:
+                    if found is None and own_keys:
+                        found = key_ids[new_key] = len(all_keys)
+                        all_keys.append(new_key)
+                    elif found is None:  # the first new key: copy, then extend
                         found = number(new_key)
-                        key_ids = self._key_ids  # a copy once it grows
+                        key_ids, all_keys, own_keys = self._key_ids, self._keys, True
                     fid = index.get(found)
                     if fid is None:
                         fid = index[found] = len(counts)
