@@ -203,10 +203,6 @@ class Allocation:
     connectors: Mapping[ConnectorKey, ConnectorLimit]
     panels: Mapping[str, PanelAllocation]
     rotation: RotationState = field(default_factory=RotationState)
-    # What the allocator learnt this cycle and may reuse in the next one when
-    # given this allocation as ``Snapshot.previous`` (see
-    # :class:`evsite.core.flowbuild.CycleMemo`); never part of the result.
-    memo: object = field(default=None, compare=False, repr=False)
 
     def limit(self, charger_id: str, connector_id: int) -> float:
         """The limit of a connector (0 when unknown)."""

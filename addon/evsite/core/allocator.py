@@ -36,6 +36,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable
 
+from evsite.config.models import Phase
 from evsite.core.allocation_model import (
     Allocation,
     ConnectorKey,
@@ -46,16 +47,14 @@ from evsite.core.allocation_model import (
     Snapshot,
     new_limit,
 )
-from evsite.core.flowbuild import (
-    STEP_PER_A,
-    FlowBuilder,
-    FlowLimit,
-    floor_step,
-)
-from evsite.core.rotation import Candidates, admission_order, rotate, rotate_running
+from evsite.core.flowbuild import STEP_PER_A, FlowBuilder, floor_step
+from evsite.core.rotation import Candidates, admission_order, rotate
 from evsite.core.waterfill import CAPPED, EPS, FlowTable, admit, fill_into
 
 __all__ = ["Allocation", "Reason", "Snapshot", "allocate", "floor_step"]
+
+FlowLimit = tuple[float, Reason, str | None, tuple[Phase, ...]]
+"""A merged flow's rounded limit, reason, binding panel and phases."""
 
 _UNUSED: FlowLimit = (0.0, Reason.MIN_CURRENT_ROTATION, None, ())
 """Stands for a flow none of whose connectors was admitted (never read)."""
@@ -85,25 +84,13 @@ def allocate(snapshot: Snapshot) -> Allocation:
     counts, blocked, room = _admit(build, rotation, initial_room)
     rates, binding = _fill_by_class(build, counts, room)
     per_flow = _flow_limits(build, counts, rates, binding)
-    limits = build.fixed  # the builder's own dict, fixed connectors already in
-    flow_limits = _competing_limits(build, limits, per_flow, blocked, initial_room)
-    keys = build.flows.keys
-    if (
-        not blocked
-        and build.prev_running is rotation.entries
-        and len(build.redone) * 4 < len(keys)
-    ):
-        # Nobody paused now or then: only redone chargers' entries change.
-        fresh = (keys[j] for j in build.fresh)
-        new_rotation = rotate_running(rotation.entries, build.redone, fresh, now)
-    else:
-        new_rotation = rotate(keys, blocked, rotation, now)
+    limits = build.fixed  # the builder's own dict: fixed connectors first
+    _competing_limits(build, limits, per_flow, blocked, initial_room)
     return Allocation(
         computed_at=now,
         connectors=limits,
         panels=_panels(build, per_flow, counts),
-        rotation=new_rotation,
-        memo=build.memo(limits, flow_limits, None if blocked else new_rotation.entries),
+        rotation=rotate(build.flows.keys, blocked, rotation, now),
     )
 
 
@@ -280,52 +267,17 @@ def _competing_limits(
     per_flow: list[FlowLimit],
     blocked: dict[int, int],
     initial_room: list[float],
-) -> dict[int, FlowLimit] | None:
-    """Give every competing connector its flow's limit (0 A if refused).
-
-    When ``limits`` starts as a copy of the previous cycle's and nobody was
-    refused in either cycle, a connector classified as before (not in
-    ``build.fresh``) whose flow's limit did not change already has its entry.
-
-    Returns:
-        Each flow's limit by its key's number, for the next cycle (None if
-        any connector was refused: then it writes every entry).
-    """
+) -> None:
+    """Give every competing connector its flow's limit (0 A if refused)."""
     flows = build.flows
     get = build.before.get
+    outs: Iterable[FlowLimit] = map(per_flow.__getitem__, flows.flow_of)
     if blocked:
-        outs: Iterable[FlowLimit] = [
+        outs = [
             _refused(build, blocked[j], fid, initial_room) if j in blocked else out
-            for j, (fid, out) in enumerate(
-                zip(
-                    flows.flow_of, map(per_flow.__getitem__, flows.flow_of), strict=True
-                )
-            )
+            for j, (fid, out) in enumerate(zip(flows.flow_of, outs, strict=True))
         ]
-        pairs: Iterable[tuple[ConnectorKey, FlowLimit]] = zip(
-            flows.keys, outs, strict=True
-        )
-        by_key = None
-    else:
-        by_key = dict(zip(build.kids, per_flow, strict=True))
-        previous = build.prev_flow_limits
-        if previous is None or len(build.fresh) * 4 > len(flows.keys):
-            # Nothing to compare with, or most were classified afresh.
-            pairs = zip(
-                flows.keys, map(per_flow.__getitem__, flows.flow_of), strict=True
-            )
-        else:
-            get_previous = previous.get
-            moved = [get_previous(k) != out for k, out in by_key.items()]
-            fresh = build.fresh
-            pairs = [
-                (key, per_flow[fid])
-                for j, (key, fid) in enumerate(
-                    zip(flows.keys, flows.flow_of, strict=True)
-                )
-                if moved[fid] or j in fresh
-            ]
-    for key, (limit, reason, panel_id, phases) in pairs:
+    for key, (limit, reason, panel_id, phases) in zip(flows.keys, outs, strict=True):
         old = get(key)  # reuse the previous object when nothing changed
         if (
             old is not None
@@ -337,7 +289,6 @@ def _competing_limits(
             limits[key] = old
         else:
             limits[key] = new_limit(key[0], key[1], limit, reason, panel_id, phases)
-    return by_key
 
 
 def _refused(

@@ -20,7 +20,6 @@ Public API (used by the allocator only):
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from evsite.config.models import Phase
@@ -29,21 +28,17 @@ from evsite.core.allocation_model import (
     ConnectorKey,
     ConnectorLimit,
     Reason,
-    RotationEntry,
     Snapshot,
     new_limit,
 )
 from evsite.core.capacity import PanelCapacity, panel_capacities
-from evsite.core.plan import ChargerRow, SitePlan, plan_for
+from evsite.core.plan import ChargerRow, plan_for
 from evsite.core.waterfill import EPS, FlowTable
 
 STEP_PER_A = 10  # limits in 0.1 A steps (OCPP chargingSchedulePeriod.limit)
 
 FlowKey = tuple[int, int, float, float, float, Reason, int]
 """(path, circuit, weight, floor, upper, upper reason, priority) of a flow."""
-
-FlowLimit = tuple[float, Reason, str | None, tuple[Phase, ...]]
-"""A merged flow's rounded limit, reason, binding panel and phases."""
 
 
 def floor_step(amps: float) -> float:
@@ -70,82 +65,6 @@ class Flows(FlowTable):
 
 
 _Competing = tuple[ConnectorKey, ConnectorDemand]
-
-RowEntry = tuple[
-    object,  # its ChargerState (None: not listed)
-    object,  # its demand (one connector) or the tuple of its demands
-    tuple[
-        tuple[ConnectorKey, int], ...
-    ],  # competing connectors, their flow key's number
-    int,  # first resource of its shared circuit (0: none)
-]
-"""A charger's classification in one cycle."""
-
-
-@dataclass(frozen=True, slots=True)
-class CycleMemo:
-    """What one allocation hands the next one (``Allocation.memo``).
-
-    Per charger, its classification: a charger whose :class:`ChargerState`
-    and demand objects are the very objects of the previous cycle (identity:
-    they are frozen values) and whose panels have no stale meter classifies
-    exactly as before, so its outcome is reused instead of recomputed (a
-    shared circuit is only numbered again). Chargers that reserve current or
-    sit below a stale meter are classified afresh every cycle (their outcome
-    also depends on the room and the previous limits).
-
-    Per merged flow, its limit: when no connector was refused in either
-    cycle, a connector whose flow key and flow limit are unchanged keeps its
-    previous limit object untouched in a copy of the previous limits.
-
-    Flow keys are numbered (``key_ids``, ``keys``: append-only, copied when a
-    cycle adds one, never changed in place), so a cycle hashes a small int
-    instead of a 7-tuple of floats per connector.
-
-    Only valid for the same plan and site minimum current, and only with the
-    very allocation that carries it; anything else starts from scratch.
-    """
-
-    plan: SitePlan
-    min_current_a: float
-    rows: list[RowEntry | None] | None  # aligned with ``plan.rows``; None: not kept
-    limits: Mapping[ConnectorKey, ConnectorLimit]  # the allocation's own
-    # Each admitted flow's limit by its key's number; None if one was refused.
-    flow_limits: dict[int, FlowLimit] | None
-    key_ids: dict[FlowKey, int]  # flow key -> its number
-    keys: list[FlowKey]  # number -> flow key
-    # The rotation entries returned when nobody was paused (else None).
-    running: Mapping[ConnectorKey, RotationEntry] | None
-    skipped: int = 0  # cycles in a row that kept no classification
-
-    def valid_for(
-        self,
-        plan: SitePlan,
-        min_current_a: float,
-        limits: Mapping[ConnectorKey, ConnectorLimit],
-    ) -> bool:
-        """Whether this memo may serve a cycle of ``plan`` after ``limits``."""
-        return (
-            self.plan is plan
-            and self.min_current_a == min_current_a
-            and self.limits is limits
-        )
-
-
-_KEYS_BOUND = 1024  # flow key numbers kept beyond 2 per charger
-_WORTH_KEEPING = 8  # keep classifications while ≥ 1 charger in 8 is reused
-_PROBE_EVERY = 8  # else keep them again after this many cycles
-
-
-def _same_demands(
-    ckeys: tuple[ConnectorKey, ...],
-    get: Callable[[ConnectorKey], ConnectorDemand | None],
-    seen: object,
-) -> bool:
-    """Whether every connector's demand is the object ``seen`` holds for it."""
-    if not isinstance(seen, tuple) or len(seen) != len(ckeys):
-        return False
-    return all(get(key) is demand for key, demand in zip(ckeys, seen, strict=True))
 
 
 def _panel_reason(cap: PanelCapacity) -> tuple[Reason, str | None]:
@@ -185,47 +104,8 @@ class FlowBuilder:
         self.charger_cap: dict[int, float] = {}  # charger resource -> its cap
         self.fixed: dict[ConnectorKey, ConnectorLimit] = {}
         self.flows = Flows()
-        self._index: dict[int, int] = {}  # flow key number -> flow
-        self.kids: list[int] = []  # flow -> its key's number
+        self._index: dict[FlowKey, int] = {}
         self.before = snap.previous.connectors if snap.previous is not None else {}
-        memo = snap.previous.memo if snap.previous is not None else None
-        self._old_rows: list[RowEntry | None] | None = None
-        # The previous cycle's flow limits when its limits can be reused.
-        self.prev_flow_limits: dict[int, FlowLimit] | None = None
-        self._key_ids: dict[FlowKey, int] = {}
-        self._keys: list[FlowKey] = []
-        self._own_keys = True  # the numbering is this cycle's to extend
-        # The previous rotation entries if nobody was paused (and memo valid).
-        self.prev_running: Mapping[ConnectorKey, RotationEntry] | None = None
-        # Connectors of chargers classified afresh this cycle.
-        self.redone: list[ConnectorKey] = []
-        # Whether this cycle keeps its classification for the next one: when
-        # few chargers were reused (demands redrawn every cycle), recording
-        # costs more than it saves, so it pauses and probes again later.
-        self._record, self._skipped = True, 0
-        if (
-            isinstance(memo, CycleMemo)
-            and memo.valid_for(plan, snap.energy.min_current_a, self.before)
-            # The numbering only grows; past a bound, start afresh.
-            and len(memo.keys) <= _KEYS_BOUND + 2 * len(plan.rows)
-        ):
-            self._old_rows = memo.rows
-            self.prev_flow_limits = memo.flow_limits
-            if memo.rows is None and memo.skipped < _PROBE_EVERY:
-                # Nothing to reuse: a new, small numbering instead of copying
-                # (and growing) the old one; the old flow limits go with it.
-                self._record, self._skipped = False, memo.skipped + 1
-                self.prev_flow_limits = None
-            else:
-                self._key_ids, self._keys = memo.key_ids, memo.keys
-                self._own_keys = False
-            self.prev_running = memo.running
-            # Start from the previous limits: connectors whose classification
-            # is reused keep their entry (the same object) without a write.
-            self.fixed = dict(self.before)
-        self._rows: list[RowEntry | None] = []
-        # Competing connectors (index into flows.keys) classified afresh.
-        self.fresh: set[int] = set()
         self._floors: dict[float | None, float] = {}
         self._circuit_phases: dict[int, tuple[Phase, ...]] = {}  # first -> phases
 
@@ -258,57 +138,19 @@ class FlowBuilder:
 
         The hot loop of a cycle (every connector of the site), so it is one flat
         loop with its lookups hoisted: a method call per charger or connector
-        would cost a third as much again. A charger whose state and demands are
-        the previous cycle's objects reuses its outcome (:class:`CycleMemo`).
+        would cost a third as much again.
         """
         states, get = self.snap.chargers, self.snap.demands.get
         fixed, limit_of, stale_panels = self.fixed, self.limit_of, self.stale_panels
         before = self.before
         flows, index, floors = self.flows, self._index, self._floors
         counts, keys, flow_of = flows.counts, flows.keys, flows.flow_of
-        remember, fresh, kids = self._rows.append, self.fresh.add, self.kids
-        number, key_ids, all_keys = self._number, self._key_ids, self._keys
-        own_keys = self._own_keys
         floor, step = math.floor, STEP_PER_A
         charger_max, ev_max_reason = Reason.CHARGER_MAX, Reason.EV_MAX
-        rows = self.plan.rows
-        old_rows = self._old_rows
-        record, hits = self._record, 0
-        for row, entry in zip(
-            rows, [None] * len(rows) if old_rows is None else old_rows, strict=True
-        ):
-            ckeys = row[1]
-            state = states.get(row[0]) if states else None
-            if (
-                entry is not None
-                and entry[0] is state
-                and (not stale_panels or row[6] not in stale_panels)
-                and (
-                    get(ckeys[0]) is entry[1]
-                    if len(ckeys) == 1
-                    else _same_demands(ckeys, get, entry[1])
-                )
-            ):
-                # Its fixed connectors' limits are already in ``fixed``, a copy
-                # of the previous limits; a shared circuit is numbered again.
-                reused = self._renumbered(entry, row) if entry[3] else entry
-                remember(reused)
-                hits += 1
-                for key, kid in reused[2]:
-                    fid = index.get(kid)
-                    if fid is None:
-                        fid = index[kid] = len(counts)
-                        counts.append(1)
-                        kids.append(kid)
-                    else:
-                        counts[fid] += 1
-                    keys.append(key)
-                    flow_of.append(fid)
-                continue
-            self.redone.extend(ckeys)
+        for row in self.plan.rows:
             (
                 _,
-                _,
+                ckeys,
                 cap,
                 min_a,
                 c_weight,
@@ -320,10 +162,9 @@ class FlowBuilder:
                 one_ph,
             ) = row
             offline_in_force = None
-            if state is not None:
+            if states and (state := states.get(row[0])) is not None:
                 if not state.online or not state.controllable or state.maintenance:
                     self._not_steered(row, state.online, state.controllable)
-                    remember(None)
                     continue
                 offline_in_force = state.offline_allocation_a
             cap_reason, circuit = charger_max, 0
@@ -332,8 +173,6 @@ class FlowBuilder:
                 cap, cap_reason = self._stale_cap(row, offline_in_force)
             if len(ckeys) > 1 and self._competing(ckeys) > 1:
                 circuit = self._circuit(phases, cap, cap_reason)
-            competing: tuple[tuple[ConnectorKey, int], ...] = ()
-            demand = None
             for key in ckeys:
                 demand = get(key)
                 if demand is None or not demand.active:
@@ -359,7 +198,7 @@ class FlowBuilder:
                         )
                         continue
                     weight, priority = demand.weight, demand.priority
-                    new_key: FlowKey = (
+                    fkey = (
                         one_path if one else path,
                         circuit,
                         weight if weight and weight > 0 else c_weight,
@@ -368,24 +207,14 @@ class FlowBuilder:
                         reason,
                         c_prio if priority is None else priority,
                     )
-                    found = key_ids.get(new_key)
-                    if found is None and own_keys:
-                        found = key_ids[new_key] = len(all_keys)
-                        all_keys.append(new_key)
-                    elif found is None:  # the first new key: copy, then extend
-                        found = number(new_key)
-                        key_ids, all_keys, own_keys = self._key_ids, self._keys, True
-                    fid = index.get(found)
+                    fid = index.get(fkey)
                     if fid is None:
-                        fid = index[found] = len(counts)
+                        fid = index[fkey] = len(counts)
                         counts.append(1)
-                        kids.append(found)
                     else:
                         counts[fid] += 1
-                    fresh(len(keys))
                     keys.append(key)
                     flow_of.append(fid)
-                    competing += ((key, found),)
                     continue
                 old = before.get(key)  # idle connectors mostly stay idle
                 if (
@@ -397,66 +226,6 @@ class FlowBuilder:
                 ):
                     old = new_limit(key[0], key[1], 0.0, reason, None, phases)
                 fixed[key] = old
-            if stale:  # depends on the previous limits too
-                remember(None)
-            elif record:
-                seen = demand if len(ckeys) == 1 else tuple(map(get, ckeys))
-                remember((state, seen, competing, circuit))
-        if old_rows is not None and hits * _WORTH_KEEPING < len(rows):
-            self._record, self._skipped = False, 1
-
-    def _renumbered(self, entry: RowEntry, row: ChargerRow) -> RowEntry:
-        """A reused outcome with its shared circuit registered for this cycle.
-
-        The circuit's resources are numbered in registration order, which is
-        usually the previous cycle's; if not, the flow keys take the new number.
-        """
-        circuit = self._circuit(row[9], row[2], Reason.CHARGER_MAX)
-        if circuit == entry[3]:
-            return entry
-        competing = []
-        for key, kid in entry[2]:
-            path, _, weight, floor_a, upper, reason, priority = self._keys[kid]
-            fkey = (path, circuit, weight, floor_a, upper, reason, priority)
-            competing.append((key, self._number(fkey)))
-        return (entry[0], entry[1], tuple(competing), circuit)
-
-    def _number(self, fkey: FlowKey) -> int:
-        """The number of a flow key; a new key gets the next one."""
-        kid = self._key_ids.get(fkey)
-        if kid is None:
-            if not self._own_keys:  # the previous memo's numbering stays as it is
-                self._key_ids, self._keys = dict(self._key_ids), list(self._keys)
-                self._own_keys = True
-            kid = self._key_ids[fkey] = len(self._keys)
-            self._keys.append(fkey)
-        return kid
-
-    def memo(
-        self,
-        limits: Mapping[ConnectorKey, ConnectorLimit],
-        flow_limits: dict[int, FlowLimit] | None,
-        running: Mapping[ConnectorKey, RotationEntry] | None,
-    ) -> CycleMemo:
-        """What the next cycle may reuse (after :meth:`add_all`).
-
-        Args:
-            limits: the limits this cycle returns.
-            flow_limits: each admitted flow's limit by its key's number, None
-                if any connector was refused.
-            running: the rotation entries returned, if nobody was paused.
-        """
-        return CycleMemo(
-            self.plan,
-            self.snap.energy.min_current_a,
-            self._rows if self._record else None,
-            limits,
-            flow_limits,
-            self._key_ids,
-            self._keys,
-            running,
-            self._skipped,
-        )
 
     def _competing(self, ckeys: tuple[ConnectorKey, ...]) -> int:
         """How many of a charger's connectors compete (want current and may)."""
@@ -551,8 +320,8 @@ class FlowBuilder:
         f = self.flows
         if not f.counts:
             return
-        all_keys = self._keys
-        cols = list(zip(*[all_keys[kid] for kid in self.kids], strict=True))
+        # The index holds the flow keys in flow order (dicts keep insertion order).
+        cols = list(zip(*self._index, strict=True))
         f.path_ids, circuits, f.weights, f.floors, f.uppers = (
             list(c) for c in cols[:5]
         )

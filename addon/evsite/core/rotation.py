@@ -14,12 +14,11 @@ Public API:
     admission_order(candidates, state, now, rotation_minutes) -> list[int]
     next_rotation(candidates, admitted, state, now) -> RotationState
     rotate(keys, paused, state, now) -> RotationState
-    rotate_running(entries, redone, fresh, now) -> RotationState
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Container, Iterable, Mapping, Sequence
+from collections.abc import Collection, Container, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -152,36 +151,3 @@ def rotate(
             old = waiting
         entries[key] = old
     return RotationState(entries=entries)
-
-
-def rotate_running(
-    entries: Mapping[ConnectorKey, RotationEntry],
-    redone: Iterable[ConnectorKey],
-    fresh: Iterable[ConnectorKey],
-    now: datetime,
-) -> RotationState:
-    """:func:`rotate` when nobody is paused now nor was in ``entries``.
-
-    Only the connectors whose classification was redone can have started or
-    stopped competing, so the previous entries are copied and only theirs
-    are updated: the result equals :func:`rotate` over every competing key.
-
-    Args:
-        entries: the previous state's entries, every one of them running, for
-            exactly the connectors that competed then.
-        redone: the connectors classified afresh this cycle (others compete
-            now exactly if they competed then).
-        fresh: those of them that compete now.
-        now: an aware datetime.
-
-    Returns:
-        The new rotation state.
-    """
-    result = dict(entries)
-    for key in redone:
-        result.pop(key, None)
-    running = RotationEntry(admitted_since=now)
-    get = entries.get
-    for key in fresh:
-        result[key] = get(key) or running
-    return RotationState(entries=result)
