@@ -202,3 +202,27 @@ def test_the_memo_reuses_a_demand_only_while_its_inputs_are_equal() -> None:
     after_reload, _ = build_demands(reloaded, live, START, Overrides(), memo)
     assert after_reload[key] is not capped[key]
     assert after_reload[key] == fresh[key]
+
+
+def test_a_reading_counts_up_to_exactly_the_freshness_bound_either_side() -> None:
+    """|sample time - reading time| <= 60 s counts; one microsecond more does not."""
+    config, live, inputs = _setup()
+    memo = SnapshotMemo()
+    inputs = ControlInputs(
+        tree=inputs.tree, offline_allocations=inputs.offline_allocations, memo=memo
+    )
+    conn = live.charger("CP-1").connector(1)
+    conn.status, conn.current_a = ConnectorStatus.CHARGING, {"L1": 5, "L2": 5}
+    live.record_meter("main", MeterSample(START, {"L1": 40, "L2": 50, "L3": 60}))
+    bound = timedelta(seconds=60)
+    tick = timedelta(microseconds=1)
+    for seen, counted in (
+        (START - bound, True),
+        (START + bound, True),  # a charger clock ahead of the meter's
+        (START - bound - tick, False),
+        (START + bound + tick, False),
+    ):
+        conn.last_meter_at = seen
+        snap, _ = build_snapshot(config, live, START, inputs)
+        expected = {Phase.L1: 5, Phase.L2: 5} if counted else {}
+        assert snap.measurements["main"].controlled_a == expected, seen

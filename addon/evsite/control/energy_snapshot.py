@@ -26,10 +26,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Set
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from evsite.config.models import Charger, DelayWindow, Phase, Scope, SiteConfig
+from evsite.config.models import DelayWindow, Phase, Scope, SiteConfig
 from evsite.control.live import ChargerLink, ConnectorState, ConnectorStatus, LiveState
+from evsite.control.live import ChargerState as LiveCharger
 from evsite.core.allocation_model import (
     Allocation,
     ChargerState,
@@ -74,7 +75,7 @@ class SnapshotMemo:
     snapshot is the same as one built from scratch.
     """
 
-    __slots__ = ("_config", "demands", "states", "windows")
+    __slots__ = ("_config", "_metered", "demands", "states", "windows")
 
     def __init__(self) -> None:
         """Start empty."""
@@ -88,6 +89,8 @@ class SnapshotMemo:
         self.demands: dict[
             ConnectorKey, tuple[tuple[object, ...], ConnectorDemand]
         ] = {}
+        # metered panel id -> (charger id, lines it draws from) beneath it.
+        self._metered: dict[str, tuple[tuple[str, tuple[Phase, ...]], ...]] = {}
 
     def sync(self, config: SiteConfig) -> None:
         """Drop everything derived from an older configuration."""
@@ -96,10 +99,22 @@ class SnapshotMemo:
         self._config = config
         self.states.clear()
         self.demands.clear()
+        self._metered.clear()
         self.windows = {
             c.id: tuple(w for w in config.delay_windows if applies_to(w, c))
             for c in config.chargers
         }
+
+    def metered_under(
+        self, tree: PanelTree, panel_id: str
+    ) -> tuple[tuple[str, tuple[Phase, ...]], ...]:
+        """Chargers beneath a panel and their lines (the tree of the synced config)."""
+        found = self._metered.get(panel_id)
+        if found is None:
+            found = self._metered[panel_id] = tuple(
+                (c.id, tree.charger_phases(c)) for c in tree.chargers_under(panel_id)
+            )
+        return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,25 +252,29 @@ def charger_states(
     return result
 
 
+# Reading keys that name a line, mapped without an enum lookup per reading.
+_LINES = {phase.value: phase for phase in Phase}
+_FRESH = timedelta(seconds=CONTROLLED_FRESH_S)
+
+
 def _charger_draw(
-    tree: PanelTree,
-    charger: Charger,
-    live: LiveState,
-    now: datetime,
+    phases: tuple[Phase, ...],
+    state: LiveCharger | None,
+    at: datetime,
     in_force: Mapping[ConnectorKey, float],
 ) -> dict[Phase, float]:
     """A charger's fresh measured draw mapped onto the panel's phases."""
-    state = live.chargers.get(charger.id)
     if state is None:
         return {}
-    phases = tree.charger_phases(charger)
     draw: dict[Phase, float] = {}
+    oldest, newest = at - _FRESH, at + _FRESH
     for conn in state.connectors.values():
-        if conn.status is not ConnectorStatus.CHARGING or conn.last_meter_at is None:
+        seen = conn.last_meter_at
+        if conn.status is not ConnectorStatus.CHARGING or seen is None:
             continue
-        if abs((now - conn.last_meter_at).total_seconds()) > CONTROLLED_FRESH_S:
+        if not oldest <= seen <= newest:  # |at - seen| > CONTROLLED_FRESH_S
             continue
-        cap = in_force.get((charger.id, conn.connector_id), float("inf"))
+        cap = in_force.get((state.charger_id, conn.connector_id), float("inf"))
         if len(phases) < 3:
             # A 1-phase charger reports its one line as L1 whatever it is wired
             # to; wired line-to-line, the same current flows on both its lines.
@@ -264,8 +283,9 @@ def _charger_draw(
                 draw[phase] = draw.get(phase, 0.0) + amps
             continue
         for name, amps in conn.current_a.items():
-            if name in Phase.__members__:
-                draw[Phase(name)] = draw.get(Phase(name), 0.0) + min(cap, amps)
+            line = _LINES.get(name)
+            if line is not None:
+                draw[line] = draw.get(line, 0.0) + min(cap, amps)
     return draw
 
 
@@ -274,19 +294,25 @@ def measurements(
     live: LiveState,
     tree: PanelTree,
     in_force: Mapping[ConnectorKey, float] | None = None,
+    memo: SnapshotMemo | None = None,
 ) -> dict[str, PanelMeasurement]:
     """Meter samples of metered panels, with evsite's own fresh load beneath."""
+    if memo is None:
+        memo = SnapshotMemo()
+    memo.sync(config)
     result: dict[str, PanelMeasurement] = {}
+    chargers = live.chargers
     for panel in config.panels:
         sample = live.meters.get(panel.id)
         if panel.meter is None or sample is None:
             continue
-        amps = {
-            Phase(k): v for k, v in sample.current_a.items() if k in Phase.__members__
-        }
+        amps = {_LINES[k]: v for k, v in sample.current_a.items() if k in _LINES}
         controlled: dict[Phase, float] = {}
-        for charger in tree.chargers_under(panel.id):
-            draw = _charger_draw(tree, charger, live, sample.at, in_force or {})
+        for charger_id, phases in memo.metered_under(tree, panel.id):
+            state = chargers.get(charger_id)
+            if state is None:
+                continue
+            draw = _charger_draw(phases, state, sample.at, in_force or {})
             for phase, value in draw.items():
                 controlled[phase] = controlled.get(phase, 0.0) + value
         result[panel.id] = PanelMeasurement(panel.id, amps, sample.at, controlled)
@@ -304,7 +330,9 @@ def build_snapshot(
         now=now,
         demands=demands,
         chargers=charger_states(config, live, inputs),
-        measurements=measurements(config, live, inputs.tree, inputs.limits_in_force),
+        measurements=measurements(
+            config, live, inputs.tree, inputs.limits_in_force, inputs.memo
+        ),
         offline_allocations=inputs.offline_allocations,
         scheduled_limits_a=scheduled_limits_in_force(
             config.panels, now, config.site.timezone
