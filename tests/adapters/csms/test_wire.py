@@ -25,8 +25,8 @@ from ocpp.v16 import datatypes as types16
 from ocpp.v201 import call_result as result201
 from ocpp.v201 import datatypes as types201
 
-from evsite.adapters.csms import calls
-from evsite.adapters.csms.profiles import charging_profile
+from evsite.adapters.csms import calls, protocol
+from evsite.adapters.csms.profiles import charging_profile, set_profile_request
 from evsite.adapters.csms.wire import (
     MAX_MESSAGE_ID,
     call_frame,
@@ -164,6 +164,41 @@ def test_profiles_sent_are_valid_for_any_limit(  # noqa: PLR0917
     body = payload(built)
     assert body == library_payload(built)
     check_schema(version, "SetChargingProfile", body)
+    # set_limit sends it built directly, so it is not checked again at runtime:
+    # it must be this same payload.
+    prepared = set_profile_request(
+        version=version, connector_id=connector, profile_id=200 + connector,
+        purpose=purpose, stack_level=0, limit=limit, unit=unit, phases=phases,
+        transaction_id=transaction, valid_to=valid_to,
+    )  # fmt: skip
+    assert prepared.action == "SetChargingProfile"
+    assert prepared.body == body
+    assert json.loads(call_frame("1", prepared.action, prepared.body))[3] == body
+
+
+async def test_only_payloads_from_proven_builders_skip_the_outgoing_check(
+    server, connect, monkeypatch
+):
+    cp = await connect(server.url("CP16"))
+    cp.handlers["SetChargingProfile"] = lambda action, body: {"status": "Accepted"}
+    checked: list[tuple[str, bool]] = []
+    real = protocol.validate
+
+    def spy(version: str, action: str, body: Any, *, response: bool) -> None:
+        checked.append((action, response))
+        real(version, action, body, response=response)
+
+    monkeypatch.setattr(protocol, "validate", spy)
+    commands = server.central.commands
+    assert await commands.set_limit("CP16", 1, 10, ProfilePurpose.TX_DEFAULT)
+    # Built by set_profile_request (proven above): only the answer is checked.
+    assert checked == [("SetChargingProfile", True)]
+    checked.clear()
+    bogus = {"charging_profile_id": 1, "stack_level": 0}  # no purpose, kind...
+    with pytest.raises(ChargerError, match="SetChargingProfile failed"):
+        await commands.call("CP16", lambda v: calls.set_profile(v, 1, bogus))
+    assert checked == [("SetChargingProfile", False)]
+    assert [f[2] for f in cp.received_calls] == ["SetChargingProfile"]  # not sent
 
 
 def test_frames_are_ocpp_j_arrays():

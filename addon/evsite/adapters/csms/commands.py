@@ -9,13 +9,19 @@ profiles by purpose and stack level, reservations, local list version.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from evsite.adapters.csms import calls
 from evsite.adapters.csms.connection import Connection
-from evsite.adapters.csms.profiles import charging_profile, load_voltage, profile_limit
+from evsite.adapters.csms.profiles import (
+    charging_profile,
+    load_voltage,
+    profile_limit,
+    set_profile_request,
+)
 from evsite.adapters.storage import ocpp_repo as sql
 from evsite.config.models import SiteConfig
 from evsite.control.ports import LocalListEntry, ProfilePurpose
@@ -38,6 +44,23 @@ DEFAULT_VOLTAGE = 230.0
 # refreshing them, the charger falls back to its TxDefaultProfile (the offline
 # allocation, SPEC §2.3). Energy control re-sends every TX_REFRESH_S (< this).
 TX_PROFILE_VALID_S = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Installed:
+    """A profile sent, as recorded once the charger accepts it."""
+
+    charger_id: str
+    connector_id: int
+    version: str
+    purpose: ProfilePurpose
+    limit_a: float
+    limit: float  # in ``unit``
+    unit: str
+    phases: int
+    profile_id: int
+    transaction_id: str | None
+    valid_to: datetime | None
 
 
 class Commands:
@@ -98,7 +121,29 @@ class Commands:
         transaction_id: str | None = None,
     ) -> bool:
         """SetChargingProfile in the charger's rate unit; True when accepted."""
+        answer = await self.start_limit(
+            charger_id, connector_id, limit_a, purpose, transaction_id
+        )
+        return await answer
+
+    async def start_limit(
+        self,
+        charger_id: str,
+        connector_id: int,
+        limit_a: float,
+        purpose: ProfilePurpose,
+        transaction_id: str | None = None,
+    ) -> Awaitable[bool]:
+        """Queue a SetChargingProfile (sent now if the queue is idle); its outcome.
+
+        Awaiting the outcome gives True once the charger accepted the profile
+        and it is recorded as installed (durably), False when rejected.
+
+        Raises:
+            ChargerError: not connected, no transaction, queue full.
+        """
         conn = self.connection(charger_id)
+        assert conn.queue is not None
         if purpose is ProfilePurpose.CHARGER_MAX:
             connector_id = 0
         if purpose is ProfilePurpose.TX and transaction_id is None:
@@ -110,28 +155,47 @@ class Commands:
             transaction_id = session.transaction_id
         unit = conn.rate_unit or "A"
         voltage, phases = self._electrics(charger_id)
-        limit = profile_limit(limit_a, unit, voltage, phases)
-        profile_id = _PROFILE_BASE[purpose] + connector_id
-        profile = charging_profile(
-            version=conn.version, profile_id=profile_id, purpose=purpose,
-            stack_level=0, limit=limit, unit=unit, phases=phases,
+        sent = Installed(
+            charger_id=charger_id, connector_id=connector_id, version=conn.version,
+            purpose=purpose, limit_a=limit_a,
+            limit=profile_limit(limit_a, unit, voltage, phases), unit=unit,
+            phases=phases, profile_id=_PROFILE_BASE[purpose] + connector_id,
             transaction_id=transaction_id, valid_to=self._valid_to(purpose),
         )  # fmt: skip
-        result = await self.call(
-            charger_id, lambda v: calls.set_profile(v, connector_id, profile)
-        )
+        # Built as its payload directly: test_wire.py proves it equal to the
+        # library's payload of calls.set_profile(charging_profile(...)) and valid.
+        request = set_profile_request(
+            version=sent.version, connector_id=connector_id,
+            profile_id=sent.profile_id, purpose=purpose, stack_level=0,
+            limit=sent.limit, unit=unit, phases=phases,
+            transaction_id=transaction_id, valid_to=sent.valid_to,
+        )  # fmt: skip
+        answer = await conn.queue.start(request, self._central.call_timeout_s)
+        return self._installed(answer, sent)
+
+    async def _installed(self, answer: Awaitable[Any], sent: Installed) -> bool:
+        """Wait for the charger's answer; record an accepted profile durably."""
+        result = await answer
         accepted: bool = result.status == "Accepted"
         _LOGGER.debug(
-            "%s/%s: %s limit %.1f A (%s %s) -> %s", charger_id, connector_id,
-            purpose.value, limit_a, limit, unit, result.status,
+            "%s/%s: %s limit %.1f A (%s %s) -> %s", sent.charger_id,
+            sent.connector_id, sent.purpose.value, sent.limit_a, sent.limit,
+            sent.unit, result.status,
         )  # fmt: skip
         if accepted:
+            profile = charging_profile(
+                version=sent.version, profile_id=sent.profile_id,
+                purpose=sent.purpose, stack_level=0, limit=sent.limit,
+                unit=sent.unit, phases=sent.phases,
+                transaction_id=sent.transaction_id, valid_to=sent.valid_to,
+            )  # fmt: skip
             await self._central.repo.write(
                 [
                     sql.profile_installed(
-                        charger_id, connector_id, purpose=purpose.value,
-                        stack_level=0, profile_id=profile_id, limit=limit, unit=unit,
-                        transaction_id=transaction_id, profile=profile,
+                        sent.charger_id, sent.connector_id,
+                        purpose=sent.purpose.value, stack_level=0,
+                        profile_id=sent.profile_id, limit=sent.limit, unit=sent.unit,
+                        transaction_id=sent.transaction_id, profile=profile,
                         now=self._central.services.clock.now(),
                     )
                 ]

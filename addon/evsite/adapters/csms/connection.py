@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,7 @@ class Connection:
         replies: ReplyCache,
         heartbeat_interval_s: int,
         on_boot: Callable[[Connection], None],
+        transport: asyncio.BaseTransport | None = None,
     ) -> None:
         """Record who connected and how."""
         self.charger_id = charger_id
@@ -49,6 +51,7 @@ class Connection:
         self._handler = handler
         self._replies = replies
         self._on_boot = on_boot
+        self._transport = transport
         self.last_rx = handler.services.clock.monotonic()
 
     def monotonic(self) -> float:
@@ -65,6 +68,19 @@ class Connection:
     async def send(self, frame: str) -> None:
         """Write a text frame."""
         await self.ws.send_str(frame)
+
+    def can_send_now(self) -> bool:
+        """A frame written now does not wait for the socket to drain.
+
+        aiohttp waits only while the transport is paused, which needs bytes in
+        its buffer; with none, :meth:`send` returns without yielding.
+        """
+        transport = self._transport
+        return (
+            isinstance(transport, asyncio.WriteTransport)
+            and not transport.is_closing()
+            and transport.get_write_buffer_size() == 0
+        )
 
     async def store_reply(
         self, message_id: str, digest: str, action: str, reply: str

@@ -28,6 +28,8 @@ from evsite.adapters.csms.schemas import validate
 from evsite.adapters.csms.translate import payload_digest
 from evsite.adapters.csms.wire import (
     MAX_MESSAGE_ID,
+    Prepared,
+    action_of,
     call_frame,
     next_message_id,
     payload,
@@ -144,7 +146,8 @@ class EndpointMixin:
     route_map: dict[str, dict[str, Any]]
     _call_lock: Any  # the library's asyncio.Lock: one CALL in flight
     _replying: tuple[str, str, str] | None = None
-    _awaiting: tuple[str, asyncio.Future[CallResult | CallError]] | None = None
+    # (message id, future, action when the future takes the result dataclass)
+    _awaiting: tuple[str, asyncio.Future[Any], str | None] | None = None
     _after_tasks: set[asyncio.Future[Any]]
     _call_result: Any
     _response_timeout: float
@@ -188,44 +191,85 @@ class EndpointMixin:
         counter (not ``uuid4``), and the answer is awaited on one future
         instead of a queue read wrapped in a new task.
         """
-        action = type(request).__name__
-        body = payload(request)
-        if not skip_schema_validation:
-            validate(self._ocpp_version, action, body, response=False)
-        message_id = unique_id or next_message_id()
-        async with self._call_lock:
-            response = await self._exchange(
-                message_id, call_frame(message_id, action, body)
-            )
+        action = action_of(request)
+        waiter = await self._begin(
+            request, skip_schema_validation, unique_id, convert=False
+        )
+        # A plain timer on the future: asyncio.timeout costs several times more
+        # and nothing else runs in this wait that would need cancelling.
+        timer = asyncio.get_running_loop().call_later(
+            self._response_timeout, _expire, waiter
+        )
+        try:
+            response = await waiter
+        finally:
+            timer.cancel()
         if response.message_type_id == CallError.message_type_id:
             if suppress:
                 return None
             raise response.to_exception()
         if not skip_schema_validation:
             validate(self._ocpp_version, action, response.payload, response=True)
+        return self._result(action, response)
+
+    async def begin_call(self, request: Any) -> asyncio.Future[Any]:
+        """Send a CALL now; return the future of its result dataclass.
+
+        The future fails with the OCPPError of a CallError, or the error of an
+        answer that breaks the schema (answers are always checked). It has no
+        timer: the caller bounds the wait, and cancelling it ends the call.
+        A :class:`~evsite.adapters.csms.wire.Prepared` payload is not checked
+        again; any other is checked against the schema before it is sent.
+        """
+        return await self._begin(request, False, None, convert=True)
+
+    async def _begin(
+        self, request: Any, checked: bool, unique_id: str | None, *, convert: bool
+    ) -> asyncio.Future[Any]:
+        """Check, frame and send a CALL; the future its answer will settle."""
+        if type(request) is Prepared:  # from a builder proven valid (test_wire)
+            action, body = request.action, request.body
+        else:
+            action, body = type(request).__name__, payload(request)
+            if not checked:
+                validate(self._ocpp_version, action, body, response=False)
+        message_id = unique_id or next_message_id()
+        frame = call_frame(message_id, action, body)
+        await self._call_lock.acquire()  # at once unless a call is in flight
+        waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._awaiting = (message_id, waiter, action if convert else None)
+        waiter.add_done_callback(self._call_over)
+        try:
+            await self._send(frame)
+        except BaseException:
+            waiter.cancel()
+            raise
+        return waiter
+
+    def _call_over(self, waiter: asyncio.Future[Any]) -> None:
+        """Answered, timed out or abandoned: the next CALL may go."""
+        if self._awaiting is not None and self._awaiting[1] is waiter:
+            self._awaiting = None
+        self._call_lock.release()
+
+    def _result(self, action: str, response: CallResult) -> Any:
         result_class = getattr(self._call_result, action)
         return result_class(**to_snake(response.payload))
 
-    async def _exchange(self, message_id: str, frame: str) -> CallResult | CallError:
-        """Send one CALL frame and wait for the answer with its message id.
-
-        Raises:
-            TimeoutError: no answer within the response timeout.
-        """
-        loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[CallResult | CallError] = loop.create_future()
-        self._awaiting = (message_id, waiter)
-        # A plain timer on the future: asyncio.timeout costs several times more
-        # and nothing else runs in this wait that would need cancelling.
+    def _settle(
+        self, waiter: asyncio.Future[Any], action: str, message: CallResult | CallError
+    ) -> None:
+        """Resolve a begun call's future with its result dataclass or error."""
+        if message.message_type_id == CallError.message_type_id:
+            waiter.set_exception(message.to_exception())
+            return
         try:
-            await self._send(frame)
-            timer = loop.call_later(self._response_timeout, _expire, waiter)
-            try:
-                return await waiter
-            finally:
-                timer.cancel()
-        finally:
-            self._awaiting = None
+            validate(self._ocpp_version, action, message.payload, response=True)
+            result = self._result(action, message)
+        except Exception as err:  # the caller gets it as the answer
+            waiter.set_exception(err)
+        else:
+            waiter.set_result(result)
 
     def _answered(self, message: CallResult | CallError) -> None:
         """Hand a CALLRESULT/CALLERROR to the call waiting for it, if any."""
@@ -238,7 +282,10 @@ class EndpointMixin:
                 self.link.charger_id, message.unique_id,
             )  # fmt: skip
         elif not awaiting[1].done():
-            awaiting[1].set_result(message)
+            if awaiting[2] is None:
+                awaiting[1].set_result(message)
+            else:
+                self._settle(awaiting[1], awaiting[2], message)
 
     async def start(self) -> None:
         """Read frames until the transport raises (closed socket)."""

@@ -228,6 +228,7 @@ class CentralSystem:
             remote=request.remote, authenticated=admission.authenticated,
             pending=admission.pending, handler=self.handler, replies=self._replies,
             heartbeat_interval_s=self.heartbeat_interval_s, on_boot=self._after_boot,
+            transport=request.transport,
         )  # fmt: skip
         cls = ChargePoint16 if version == "1.6" else ChargePoint201
         transport = AiohttpConnection(ws)
@@ -236,7 +237,9 @@ class CentralSystem:
             response_timeout=self.call_timeout_s,
         )  # fmt: skip
         conn.queue = CommandQueue(
-            admission.charger_id, lambda p: conn.cp.call(p, suppress=False)
+            admission.charger_id,
+            conn.cp.begin_call,
+            ready=conn.can_send_now,
         )
         self.connections[admission.charger_id] = conn
         self._disconnected_at.pop(admission.charger_id, None)
