@@ -57,7 +57,7 @@ async def test_default_storm_is_bounded_and_profiles_pass() -> None:
             dispatcher.push_default(cid, 16.0)
         await wait_until(lambda: commands.in_flight == DEFAULT_CONCURRENCY)
         # A live limit for a charger with no default pending goes out at once.
-        dispatcher.submit("LIVE", {1: Target(10.0, "fair_share", "7", 6.0)})
+        await dispatcher.submit("LIVE", {1: Target(10.0, "fair_share", "7", 6.0)})
         await wait_until(lambda: len(commands.tx("LIVE")) == 1)
         commands.release.set()
         await wait_until(lambda: all(commands.defaults(c) == [16.0] for c in ids))

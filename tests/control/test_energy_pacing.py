@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 
 import pytest
 
 from evsite.context import Services
+from evsite.control import energy
 from evsite.control.events import Event, EventKind
+from evsite.control.ports import ProfilePurpose
 from tests.conftest import wait_until
 from tests.control.energy_fakes import (
     FakeCommands,
@@ -98,3 +100,74 @@ async def test_events_during_rest_wait_for_it(metered: Services) -> None:
         await wait_until(lambda: ctl.cycles > before)
         # Still within the start-up cycle's rest when the event arrived.
         assert loop.time() - sent_at >= 0.2
+
+
+class _Turns(FakeCommands):
+    """Notes the event loop's turn (a counter task's count) of every profile."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.turn = 0
+        self.turns: list[int] = []
+
+    async def start_limit(
+        self,
+        charger_id: str,
+        connector_id: int,
+        limit_a: float,
+        purpose: ProfilePurpose,
+        transaction_id: str | None = None,
+    ) -> Awaitable[bool]:
+        if purpose is ProfilePurpose.TX:
+            self.turns.append(self.turn)
+        return self.set_limit(
+            charger_id, connector_id, limit_a, purpose, transaction_id
+        )
+
+
+async def _lowering_profiles(services: Services, commands: _Turns) -> list[int]:
+    """The loop turns in which a shed's lower profiles were written."""
+
+    async def count() -> None:
+        while True:
+            commands.turn += 1
+            await asyncio.sleep(0)
+
+    counter = asyncio.create_task(count())
+    try:
+        async with running(services, commands) as ctl:
+            for cid in ("CP-1", "CP-2", "CP-3"):
+                connect(services, commands, cid)
+                start_session(services, cid, tx=cid[-1])
+            await wait_until(lambda: len(commands.turns) == 3)
+            await wait_until(lambda: not ctl.dispatcher.busy())
+            commands.turns.clear()
+            await ctl.set_shed_level(limit_a=20.0)  # every charger must go lower
+            await wait_until(lambda: len(commands.turns) == 3)
+            await wait_until(lambda: not ctl.dispatcher.busy())
+    finally:
+        counter.cancel()
+    return commands.turns
+
+
+@pytest.fixture
+async def unmetered(tmp_path: Path) -> AsyncIterator[Services]:
+    """The test site without a meter: chargers get their fair share."""
+    services = await make_services(tmp_path, site_data())
+    yield services
+    await services.db.close()
+
+
+async def test_a_cycles_profiles_go_out_in_one_turn_of_the_loop(
+    unmetered: Services,
+) -> None:
+    turns = await _lowering_profiles(unmetered, _Turns())
+    assert len(set(turns)) == 1  # no reply was read between them
+
+
+async def test_the_dispatch_yields_once_it_held_the_loop_for_a_slice(
+    unmetered: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(energy, "DISPATCH_SLICE_S", 0.0)
+    turns = await _lowering_profiles(unmetered, _Turns())
+    assert len(set(turns)) == 3  # other tasks ran between the chargers

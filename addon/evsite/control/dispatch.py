@@ -3,7 +3,9 @@
 One worker task per charger with something to send, so a slow charger never
 holds up the others (the OCPP adapter queues calls per charger anyway). A
 worker always sends the *latest* target: targets submitted while it is busy
-replace older ones.
+replace older ones. :meth:`Dispatcher.submit` queues the first profile of an
+idle charger itself (with the OCPP adapter, its frame is written by then), so
+a shed's frames go out back to back; the worker waits for the answer.
 
 What to send is planned by :mod:`evsite.control.dispatch_plan` (deadband,
 ramp, first profile of a transaction). Live TxProfiles are re-sent every
@@ -16,6 +18,7 @@ A charger that rejects a profile is uncontrollable until it accepts: the
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import zlib
 from collections.abc import Awaitable, Callable
@@ -55,6 +58,10 @@ def refresh_after_s(charger_id: str) -> float:
 
 
 Recorder = Callable[[SentLimit], Awaitable[None]]
+# start_limit(charger, connector, amps, purpose, transaction) -> the answer.
+Starter = Callable[
+    [str, int, float, ProfilePurpose, str | None], Awaitable[Awaitable[bool]]
+]
 
 
 @dataclass(slots=True)
@@ -63,6 +70,8 @@ class _ChargerWork:
     default_a: float | None = None  # a TxDefault still to push
     task: asyncio.Task[None] | None = None
     retrying: bool = False  # waiting to re-send a rejected profile
+    # A profile submit() queued already, and its answer, for the worker.
+    started: tuple[Command, Awaitable[bool]] | None = None
     wake: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -86,6 +95,9 @@ class Dispatcher:
         self._on_control_change = on_control_change
         self._record = record
         self._retry_start_s = retry_start_s
+        found = getattr(commands, "start_limit", None)
+        self._start_limit: Starter = found if found is not None else self._later
+        self._refresh_after: dict[str, float] = {}
         self._work: dict[str, _ChargerWork] = {}
         self.in_force: dict[tuple[str, int], InForce] = {}
         self.defaults_in_force: dict[str, float | None] = {}
@@ -99,20 +111,40 @@ class Dispatcher:
 
     # Submitting work
 
-    def submit(self, charger_id: str, targets: dict[int, Target]) -> None:
-        """Replace the charger's targets and make sure its worker runs."""
-        work = self._work.setdefault(charger_id, _ChargerWork())
+    async def submit(self, charger_id: str, targets: dict[int, Target]) -> None:
+        """Replace the charger's targets; queue what is due now.
+
+        An idle charger's first profile is queued before this returns (the
+        OCPP adapter writes the frame at once when the charger's queue is
+        idle); its worker task then waits for the answer and sends the rest.
+        """
+        work = self._work.get(charger_id)
+        if work is None:
+            work = self._work[charger_id] = _ChargerWork()
         work.targets = targets
-        idle = work.task is None or work.task.done()
-        # Nothing to send: no worker (with 1,000 chargers this matters every tick).
-        if (
-            idle
-            and work.default_a is None
-            and not any(
-                self._plan(charger_id, c, t) is not None for c, t in targets.items()
-            )
-        ):
+        if work.task is not None and not work.task.done():
+            work.wake.set()  # busy: it sends the latest targets next
             return
+        if work.default_a is not None:
+            self._kick(charger_id, work)  # the TxDefault goes first
+            return
+        # Nothing to send: no worker (with 1,000 chargers this matters every tick).
+        cmd = next(
+            (
+                found
+                for c, t in sorted(targets.items())
+                if (found := self._plan(charger_id, c, t)) is not None
+            ),
+            None,
+        )
+        if cmd is None or not self._commands.is_connected(charger_id):
+            return
+        try:
+            answer = await self._start(charger_id, cmd)
+        except (EvsiteError, OSError) as err:
+            self._undelivered(charger_id, cmd, err)
+            return
+        work.started = (cmd, answer)
         self._kick(charger_id, work)
 
     def push_default(self, charger_id: str, limit_a: float) -> None:
@@ -154,6 +186,9 @@ class Dispatcher:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        for work in self._work.values():
+            if work.started is not None and inspect.iscoroutine(work.started[1]):
+                work.started[1].close()  # its worker was cancelled before it
         self._work.clear()
 
     def _kick(self, charger_id: str, work: _ChargerWork) -> None:
@@ -186,6 +221,11 @@ class Dispatcher:
         self, charger_id: str, work: _ChargerWork
     ) -> Command | None:
         """Send the pending TxDefault and TxProfiles; the rejected command, if any."""
+        tried = None
+        if work.started is not None:
+            (tried, answer), work.started = work.started, None
+            if not await self._finish(charger_id, tried, answer):
+                return tried
         if not self._commands.is_connected(charger_id):
             return None
         if work.default_a is not None:
@@ -199,6 +239,8 @@ class Dispatcher:
                 return cmd
         for connector_id, target in sorted(work.targets.items()):
             cmd_or_none = self._plan(charger_id, connector_id, target)
+            if cmd_or_none == tried:
+                continue  # just undelivered: the next cycle sends it again
             if cmd_or_none is not None and not await self._send(
                 charger_id, cmd_or_none
             ):
@@ -213,12 +255,13 @@ class Dispatcher:
             return None  # OCPP 1.6: TxProfile needs a transaction; TxDefault holds it
         held = self.in_force.get((charger_id, connector_id))
         first = held is None or held.transaction_id != target.transaction_id
+        age = 0.0 if held is None else self._clock.monotonic() - held.at
         if first or held is None:
             current = self.defaults_in_force.get(charger_id) or 0.0
             may_ramp = True
         else:
             current = held.limit_a
-            may_ramp = self._clock.monotonic() - held.at >= RAMP_INTERVAL_S - _EPS
+            may_ramp = age >= RAMP_INTERVAL_S - _EPS
         limit = plan_step(
             target,
             current,
@@ -227,9 +270,10 @@ class Dispatcher:
             ramp_up_step_a=self.ramp_up_step_a,
             may_ramp=may_ramp,
         )
-        stale = held is not None and (
-            self._clock.monotonic() - held.at >= refresh_after_s(charger_id) - _EPS
-        )
+        refresh = self._refresh_after.get(charger_id)
+        if refresh is None:
+            refresh = self._refresh_after[charger_id] = refresh_after_s(charger_id)
+        stale = held is not None and age >= refresh - _EPS
         if limit is None and held is not None and not first and stale:
             limit = held.limit_a  # refresh before it expires
         if limit is None:
@@ -241,18 +285,40 @@ class Dispatcher:
     async def _send(self, charger_id: str, cmd: Command) -> bool:
         """Send one profile; False only when the charger rejected it."""
         try:
+            answer = await self._start(charger_id, cmd)
+        except (EvsiteError, OSError) as err:
+            return self._undelivered(charger_id, cmd, err)
+        return await self._finish(charger_id, cmd, answer)
+
+    async def _start(self, charger_id: str, cmd: Command) -> Awaitable[bool]:
+        """Queue one profile with the charger; its answer, to await."""
+        return await self._start_limit(
+            charger_id, cmd.connector_id, cmd.limit_a, cmd.purpose, cmd.transaction_id
+        )
+
+    async def _later(
+        self,
+        charger_id: str,
+        connector_id: int,
+        limit_a: float,
+        purpose: ProfilePurpose,
+        transaction_id: str | None,
+    ) -> Awaitable[bool]:
+        """For commands without ``start_limit``: set_limit runs when awaited."""
+        return self._commands.set_limit(
+            charger_id, connector_id, limit_a, purpose, transaction_id
+        )
+
+    async def _finish(
+        self, charger_id: str, cmd: Command, answer: Awaitable[bool]
+    ) -> bool:
+        """Wait for a queued profile's answer; False only when rejected."""
+        try:
             # asyncio.timeout, not wait_for: no extra task per profile.
             async with asyncio.timeout(SEND_TIMEOUT_S):
-                accepted = await self._commands.set_limit(
-                    charger_id, cmd.connector_id, cmd.limit_a, cmd.purpose,
-                    cmd.transaction_id,
-                )  # fmt: skip
+                accepted = await answer
         except (TimeoutError, EvsiteError, OSError) as err:
-            # Not a rejection: the link failed; the next cycle sends again.
-            _LOGGER.warning("profile to %s not delivered: %s", charger_id, err)
-            if cmd.purpose is ProfilePurpose.TX_DEFAULT:
-                self.undelivered_defaults.add(charger_id)
-            return True
+            return self._undelivered(charger_id, cmd, err)
         self.sent_count += 1
         if self.on_sent is not None:
             self.on_sent(charger_id, cmd)
@@ -267,6 +333,13 @@ class Dispatcher:
             self.defaults_in_force[charger_id] = None
         await self._store(charger_id, cmd, accepted)
         return accepted or not self._still_relevant(charger_id, cmd)
+
+    def _undelivered(self, charger_id: str, cmd: Command, err: Exception) -> bool:
+        """Not a rejection: the link failed; the next cycle sends again."""
+        _LOGGER.warning("profile to %s not delivered: %s", charger_id, err)
+        if cmd.purpose is ProfilePurpose.TX_DEFAULT:
+            self.undelivered_defaults.add(charger_id)
+        return True
 
     def _accepted(self, charger_id: str, cmd: Command) -> None:
         if cmd.purpose is ProfilePurpose.TX_DEFAULT:

@@ -52,8 +52,10 @@ DEBOUNCE_S = 0.02
 # Rest after a cycle = max(MIN_REST_S, PACE * its duration): caps the loop's duty.
 MIN_REST_S = 0.02
 PACE = 1.0
-# Chargers handled between two yields to the event loop while dispatching.
-DISPATCH_SLICE = 250
+# Longest the dispatch holds the event loop before it yields (OCPP replies to
+# chargers wait meanwhile). At 1,000 chargers a shed's frames fit in one slice,
+# so answers are not read (and recorded) before the last lowering frame is out.
+DISPATCH_SLICE_S = 0.04
 _WAKE_ON = frozenset(
     {
         EventKind.CHARGER_CONNECTED,
@@ -285,9 +287,12 @@ class EnergyController:
     async def _dispatch(self, allocation: Allocation) -> None:
         """Push TxDefaults where needed and submit every online charger's targets."""
         config = self.services.site.config
-        for index, charger in enumerate(config.chargers):
-            if index % DISPATCH_SLICE == DISPATCH_SLICE - 1:
+        clock = asyncio.get_running_loop().time
+        slice_end = clock() + DISPATCH_SLICE_S
+        for charger in config.chargers:
+            if clock() > slice_end:
                 await asyncio.sleep(0)  # let replies through between slices
+                slice_end = clock() + DISPATCH_SLICE_S
             cid = charger.id
             if not self.commands.is_connected(cid):
                 continue
@@ -295,7 +300,7 @@ class EnergyController:
             live = self.services.live.chargers.get(cid)
             if live is None or not live.controllable:
                 continue
-            self.dispatcher.submit(
+            await self.dispatcher.submit(
                 cid, charger_targets(charger, allocation, live, config)
             )
 
