@@ -175,3 +175,24 @@ async def test_commands_without_start_limit_are_sent_by_the_worker() -> None:
         await wait_until(lambda: not dispatcher.busy())
     finally:
         await dispatcher.stop()
+
+
+async def test_answers_in_a_batch_are_handled_after_its_last_profile() -> None:
+    commands = Starting()
+    commands.connected.update({"A", "B"})
+    dispatcher = _dispatcher(commands)
+    try:
+        with dispatcher.batch():
+            await dispatcher.submit("A", {1: _target(10.0)})
+            commands.answers[0].set_result(True)  # A answers at once
+            for _ in range(5):  # the loop turns (slices end) ...
+                await asyncio.sleep(0)
+            assert dispatcher.limit_in_force("A", 1) is None  # ... A waits
+            assert dispatcher.busy()
+            await dispatcher.submit("B", {1: _target(9.0)})
+        commands.answers[1].set_result(True)
+        await wait_until(lambda: not dispatcher.busy())
+        assert dispatcher.limit_in_force("A", 1).limit_a == 10.0
+        assert dispatcher.limit_in_force("B", 1).limit_a == 9.0
+    finally:
+        await dispatcher.stop()

@@ -18,10 +18,11 @@ A charger that rejects a profile is uncontrollable until it accepts: the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import zlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
 from evsite.adapters.storage.energy_repo import SentLimit
@@ -98,6 +99,7 @@ class Dispatcher:
         found = getattr(commands, "start_limit", None)
         self._start_limit: Starter = found if found is not None else self._later
         self._refresh_after: dict[str, float] = {}
+        self._held: list[str] | None = None  # inside batch(): workers to start
         self._work: dict[str, _ChargerWork] = {}
         self.in_force: dict[tuple[str, int], InForce] = {}
         self.defaults_in_force: dict[str, float | None] = {}
@@ -122,7 +124,9 @@ class Dispatcher:
         if work is None:
             work = self._work[charger_id] = _ChargerWork()
         work.targets = targets
-        if work.task is not None and not work.task.done():
+        if work.started is not None or (
+            work.task is not None and not work.task.done()
+        ):
             work.wake.set()  # busy: it sends the latest targets next
             return
         if work.default_a is not None:
@@ -140,12 +144,35 @@ class Dispatcher:
         if cmd is None or not self._commands.is_connected(charger_id):
             return
         try:
-            answer = await self._start(charger_id, cmd)
+            answer = await self._start_limit(
+                charger_id, cmd.connector_id, cmd.limit_a, cmd.purpose,
+                cmd.transaction_id,
+            )  # fmt: skip
         except (EvsiteError, OSError) as err:
             self._undelivered(charger_id, cmd, err)
             return
         work.started = (cmd, answer)
-        self._kick(charger_id, work)
+        if self._held is not None:
+            self._held.append(charger_id)
+        else:
+            self._kick(charger_id, work)
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Submits within start their workers when the batch ends.
+
+        A shed writes every charger's lower profile before any answer is
+        handled (recorded, followed by the next profile): the answers wait
+        for the last frame, not the other way round.
+        """
+        held: list[str] = []
+        self._held = held
+        try:
+            yield
+        finally:
+            self._held = None
+            for charger_id in held:
+                self._kick(charger_id, self._work[charger_id])
 
     def push_default(self, charger_id: str, limit_a: float) -> None:
         """Queue the charger's TxDefaultProfile (its offline allocation, per port)."""
@@ -176,7 +203,8 @@ class Dispatcher:
     def busy(self) -> bool:
         """Some worker is sending (not just waiting to retry a rejecting charger)."""
         return any(
-            w.task is not None and not w.task.done() and not w.retrying
+            w.started is not None
+            or (w.task is not None and not w.task.done() and not w.retrying)
             for w in self._work.values()
         )
 

@@ -289,20 +289,21 @@ class EnergyController:
         config = self.services.site.config
         clock = asyncio.get_running_loop().time
         slice_end = clock() + DISPATCH_SLICE_S
-        for charger in config.chargers:
-            if clock() > slice_end:
-                await asyncio.sleep(0)  # let replies through between slices
-                slice_end = clock() + DISPATCH_SLICE_S
-            cid = charger.id
-            if not self.commands.is_connected(cid):
-                continue
-            self._push_default(cid)
-            live = self.services.live.chargers.get(cid)
-            if live is None or not live.controllable:
-                continue
-            await self.dispatcher.submit(
-                cid, charger_targets(charger, allocation, live, config)
-            )
+        with self.dispatcher.batch():  # every frame out before answers are handled
+            for charger in config.chargers:
+                if clock() > slice_end:
+                    await asyncio.sleep(0)  # let replies through between slices
+                    slice_end = clock() + DISPATCH_SLICE_S
+                cid = charger.id
+                if not self.commands.is_connected(cid):
+                    continue
+                self._push_default(cid)
+                live = self.services.live.chargers.get(cid)
+                if live is None or not live.controllable:
+                    continue
+                await self.dispatcher.submit(
+                    cid, charger_targets(charger, allocation, live, config)
+                )
 
     def _push_default(self, charger_id: str) -> None:
         """Queue the TxDefault on (re)connect, on change, or after a failed send."""
