@@ -63,6 +63,24 @@ class Installed:
     valid_to: datetime | None
 
 
+def _electrics(
+    config: SiteConfig, tree: PanelTree, charger_id: str
+) -> tuple[float, int]:
+    """Nominal voltage and phases of a charger in ``config``."""
+    charger = config.charger(charger_id)
+    if charger is None:
+        return DEFAULT_VOLTAGE, 1
+    if charger.parent not in tree.panels:
+        return DEFAULT_VOLTAGE, charger.phases
+    panel_lines = tree.panel_phases(charger.parent)
+    voltage = load_voltage(
+        tree.panels[charger.parent].voltage,
+        len(panel_lines),
+        len(charger_lines(charger, panel_lines)),
+    )
+    return voltage, charger.phases
+
+
 class Commands:
     """Version-neutral commands over the per-charger queues."""
 
@@ -71,6 +89,7 @@ class Commands:
         self._central = central
         self._request_id = 0
         self._tree_of: tuple[SiteConfig, PanelTree] | None = None
+        self._electrics_of: dict[str, tuple[float, int]] = {}  # of that config
 
     # Plumbing
 
@@ -206,30 +225,26 @@ class Commands:
         """Expiry of a live (Tx) profile; defaults and maximums do not expire."""
         if purpose is not ProfilePurpose.TX:
             return None
-        now = self._central.services.clock.now()
+        # Whole seconds (valid 59-60 s): one ISO text per second for all frames.
+        now = self._central.services.clock.now().replace(microsecond=0)
         return now + timedelta(seconds=TX_PROFILE_VALID_S)
 
     def _electrics(self, charger_id: str) -> tuple[float, int]:
         """Nominal voltage and phases of a charger (numberPhases: 1 line-to-line)."""
         config = self._central.services.site.config
-        charger = config.charger(charger_id)
-        if charger is None:
-            return DEFAULT_VOLTAGE, 1
-        tree = self._tree(config)
-        if charger.parent not in tree.panels:
-            return DEFAULT_VOLTAGE, charger.phases
-        panel_lines = tree.panel_phases(charger.parent)
-        voltage = load_voltage(
-            tree.panels[charger.parent].voltage,
-            len(panel_lines),
-            len(charger_lines(charger, panel_lines)),
-        )
-        return voltage, charger.phases
+        tree = self._tree(config)  # also drops what an older config gave
+        found = self._electrics_of.get(charger_id)
+        if found is None:
+            found = self._electrics_of[charger_id] = _electrics(
+                config, tree, charger_id
+            )
+        return found
 
     def _tree(self, config: SiteConfig) -> PanelTree:
         """The panel tree of ``config``, rebuilt only when the configuration changes."""
         if self._tree_of is None or self._tree_of[0] is not config:
             self._tree_of = (config, PanelTree.from_config(config))
+            self._electrics_of = {}
         return self._tree_of[1]
 
     async def send_local_list(

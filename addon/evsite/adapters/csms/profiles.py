@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from evsite.adapters.csms.translate import iso
@@ -24,6 +25,12 @@ _PURPOSE_201 = {
     ProfilePurpose.TX_DEFAULT: "TxDefaultProfile",
     ProfilePurpose.CHARGER_MAX: "ChargingStationMaxProfile",
 }
+
+
+@lru_cache(maxsize=16)
+def _iso(value: datetime) -> str:
+    """``iso`` of the few expiry times in use (whole seconds, see set_limit)."""
+    return iso(value)
 
 
 def purpose_name(version: str, purpose: ProfilePurpose) -> str:
@@ -164,7 +171,7 @@ def set_profile_request(
         if transaction_id is not None:
             profile["transactionId"] = int(transaction_id)
         if valid_to is not None:
-            profile["validTo"] = iso(valid_to)
+            profile["validTo"] = _iso(valid_to)
         body = {"connectorId": connector_id, "csChargingProfiles": profile}
         return Prepared("SetChargingProfile", body)
     profile = {
@@ -183,7 +190,7 @@ def set_profile_request(
     if transaction_id is not None:
         profile["transactionId"] = transaction_id
     if valid_to is not None:
-        profile["validTo"] = iso(valid_to)
+        profile["validTo"] = _iso(valid_to)
     return Prepared(
         "SetChargingProfile", {"evseId": connector_id, "chargingProfile": profile}
     )

@@ -192,8 +192,8 @@ class EndpointMixin:
         instead of a queue read wrapped in a new task.
         """
         action = action_of(request)
-        waiter = await self._begin(
-            request, skip_schema_validation, unique_id, convert=False
+        waiter = await self.begin_call(
+            request, checked=skip_schema_validation, unique_id=unique_id, raw=True
         )
         # A plain timer on the future: asyncio.timeout costs several times more
         # and nothing else runs in this wait that would need cancelling.
@@ -212,21 +212,24 @@ class EndpointMixin:
             validate(self._ocpp_version, action, response.payload, response=True)
         return self._result(action, response)
 
-    async def begin_call(self, request: Any) -> asyncio.Future[Any]:
+    async def begin_call(
+        self,
+        request: Any,
+        *,
+        checked: bool = False,
+        unique_id: str | None = None,
+        raw: bool = False,
+    ) -> asyncio.Future[Any]:
         """Send a CALL now; return the future of its result dataclass.
 
         The future fails with the OCPPError of a CallError, or the error of an
         answer that breaks the schema (answers are always checked). It has no
         timer: the caller bounds the wait, and cancelling it ends the call.
         A :class:`~evsite.adapters.csms.wire.Prepared` payload is not checked
-        again; any other is checked against the schema before it is sent.
+        again; any other is checked against the schema before it is sent
+        (unless ``checked``). ``raw``: the future gets the CallResult or
+        CallError message itself, unchecked (:meth:`call` handles it).
         """
-        return await self._begin(request, False, None, convert=True)
-
-    async def _begin(
-        self, request: Any, checked: bool, unique_id: str | None, *, convert: bool
-    ) -> asyncio.Future[Any]:
-        """Check, frame and send a CALL; the future its answer will settle."""
         if type(request) is Prepared:  # from a builder proven valid (test_wire)
             action, body = request.action, request.body
         else:
@@ -237,10 +240,11 @@ class EndpointMixin:
         frame = call_frame(message_id, action, body)
         await self._call_lock.acquire()  # at once unless a call is in flight
         waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._awaiting = (message_id, waiter, action if convert else None)
+        self._awaiting = (message_id, waiter, None if raw else action)
         waiter.add_done_callback(self._call_over)
         try:
-            await self._send(frame)
+            # A CALL frame needs none of _send's reply handling.
+            await self.link.send(frame)
         except BaseException:
             waiter.cancel()
             raise
