@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from evsite.adapters.storage.db import Database
+from evsite.adapters.storage.db import Database, multi_row
 from evsite.errors import NotFoundError, StorageError
 
 INSERT = "INSERT INTO probe (n, tag) VALUES (?, ?)"
@@ -226,3 +226,53 @@ async def test_close_drains_queued_writes(tmp_path: Path) -> None:
         await db.fetchall("SELECT 1")
     async with await Database.open(path) as again:
         assert await _count(again) == 200
+
+
+def test_a_run_of_plain_inserts_becomes_multi_row_statements() -> None:
+    rows = [(i, f"t{i}") for i in range(1200)]
+    inserts = multi_row(INSERT, rows)
+    assert inserts is not None
+    assert [len(values) for _, values in inserts] == [998, 998, 404]  # ≤ 999 each
+    sql, values = inserts[0]
+    assert sql == "INSERT INTO probe (n, tag) VALUES " + ",".join(["(?, ?)"] * 499)
+    assert values[:4] == [0, "t0", 1, "t1"]
+    assert [v for _, chunk in inserts for v in chunk] == [v for r in rows for v in r]
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "INSERT INTO probe (n, tag) VALUES (?, ?) ON CONFLICT (n) DO NOTHING",
+        "INSERT INTO probe (n, tag) VALUES (?, lower(?))",
+        "INSERT INTO probe (n, tag) VALUES (?, 'x')",
+        "INSERT INTO probe (n, tag) SELECT ?, ?",
+        "UPDATE probe SET tag = ? WHERE n = ?",
+    ],
+)
+def test_anything_but_a_plain_insert_keeps_executemany(sql: str) -> None:
+    assert multi_row(sql, [(1, "a"), (2, "b")]) is None
+
+
+def test_named_or_uneven_parameters_keep_executemany() -> None:
+    assert multi_row(INSERT, [{"n": 1, "tag": "a"}, {"n": 2, "tag": "b"}]) is None
+    assert multi_row(INSERT, [(1, "a"), (2,)]) is None
+
+
+async def test_a_run_of_inserts_lands_in_order_with_per_row_conflicts(
+    db: Database,
+) -> None:
+    async with db.transaction() as conn:
+        await conn.execute("CREATE TABLE kv (k INTEGER PRIMARY KEY, v TEXT)")
+    upsert = "INSERT OR REPLACE INTO kv (k, v) VALUES (?, ?)"
+    # 1,500 callers, keys repeating: the later write of a key wins, as with
+    # one statement per row.
+    await asyncio.gather(
+        *(db.write([(upsert, (i % 1000, f"v{i}"))]) for i in range(1500))
+    )
+    rows = await db.fetchall("SELECT k, v FROM kv ORDER BY k")
+    assert len(rows) == 1000
+    values = {row["k"]: row["v"] for row in rows}
+    assert values[0] == "v1000"
+    assert values[499] == "v1499"
+    assert values[500] == "v500"
+    assert values[999] == "v999"

@@ -34,6 +34,8 @@ DEFAULT_COMMIT_WINDOW_S = 0.005
 DEFAULT_BUSY_TIMEOUT_MS = 5_000
 # Callers per batch: bounds the time the write lock is held by one commit.
 MAX_BATCH_CALLERS = 2_000
+# Host parameters per statement: SQLite's lowest default (999 before 3.32).
+MAX_VARIABLES = 999
 
 # The task that holds the write lock inside ``transaction()``; its reads and
 # nested calls must not wait for the lock it already holds.
@@ -310,6 +312,9 @@ class Database:
             for sql, params in _runs(statements):
                 if len(params) == 1:
                     await self._conn.execute(sql, params[0])
+                elif (inserts := multi_row(sql, params)) is not None:
+                    for one_sql, values in inserts:
+                        await self._conn.execute(one_sql, values)
                 else:
                     # One worker-thread hop for a run of the same statement.
                     await self._conn.executemany(sql, params)
@@ -333,6 +338,41 @@ def _runs(statements: Sequence[Statement]) -> list[tuple[str, list[Sequence[Any]
         else:
             runs.append((sql, [params]))
     return runs
+
+
+def multi_row(
+    sql: str, rows: Sequence[Sequence[Any]]
+) -> list[tuple[str, list[Any]]] | None:
+    """A run of one plain ``INSERT ... VALUES (?, ...)`` as multi-row INSERTs.
+
+    ``executemany`` steps SQLite once per row, and takes the GIL back from the
+    event loop's thread after each step: 1,000 rows took 70-300 ms with the
+    loop busy, against 15-25 ms as one statement per chunk. Same rows, same
+    order, same conflict handling (each row still its own insert). None when
+    the statement is anything else (a clause after VALUES, expressions,
+    named parameters): that runs with executemany.
+    """
+    head, found, tail = sql.partition(" VALUES (")
+    if (
+        not found
+        or not head.lstrip().upper().startswith("INSERT")
+        or not tail.endswith(")")
+        or any(c in tail[:-1] for c in "()'\"")
+        or not all(type(row) is tuple or type(row) is list for row in rows)
+    ):
+        return None
+    group = "(" + tail
+    width = group.count("?")
+    if width == 0 or any(len(row) != width for row in rows):
+        return None
+    per = max(1, MAX_VARIABLES // width)
+    return [
+        (
+            f"{head} VALUES {','.join([group] * len(chunk))}",
+            [value for row in chunk for value in row],
+        )
+        for chunk in (rows[i : i + per] for i in range(0, len(rows), per))
+    ]
 
 
 def _fail(job: _Job, message: str, cause: BaseException | None = None) -> None:
