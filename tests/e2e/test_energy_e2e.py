@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from evsite.adapters.csms.commands import TX_PROFILE_VALID_S
+from evsite.adapters.csms.limits import TX_PROFILE_VALID_S
 from evsite.adapters.csms.server import CentralSystem
 from evsite.context import Services
 from evsite.control.clock import SystemClock
