@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import weakref
 
-from evsite.control.gc_pacing import GcPacer
+from evsite.control.gc_pacing import GcPacer, paused
 from tests.conftest import wait_until
 
 
@@ -28,3 +28,26 @@ async def test_pacer_freezes_and_reclaims_cycles() -> None:
     finally:
         await pacer.stop()
     assert gc.get_freeze_count() == 0
+
+
+def test_paused_stops_automatic_collection_and_restores_it() -> None:
+    assert gc.isenabled()
+    with paused():
+        assert not gc.isenabled()
+        with paused():  # nested: the outer one restores
+            pass
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    try:
+        with paused():
+            raise RuntimeError("boom")
+    except RuntimeError:
+        pass
+    assert gc.isenabled()
+    gc.disable()  # someone else turned it off: it stays off
+    try:
+        with paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -24,6 +24,7 @@ from evsite.adapters.storage.energy_repo import EnergyRepository, SentLimit
 from evsite.config.models import SiteConfig
 from evsite.context import Services
 from evsite.control import energy_controls as controls
+from evsite.control import gc_pacing
 from evsite.control.dispatch import Dispatcher
 from evsite.control.energy_apply import (
     EnergyState,
@@ -289,7 +290,9 @@ class EnergyController:
         config = self.services.site.config
         clock = asyncio.get_running_loop().time
         slice_end = clock() + DISPATCH_SLICE_S
-        with self.dispatcher.batch():  # every frame out before answers are handled
+        # Every frame out before answers are handled, and before the young
+        # garbage collections the burst would trigger (they run after it).
+        with self.dispatcher.batch(), gc_pacing.paused():
             for charger in config.chargers:
                 if clock() > slice_end:
                     await asyncio.sleep(0)  # let replies through between slices
