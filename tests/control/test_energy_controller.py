@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 
 import pytest
@@ -12,6 +12,7 @@ from evsite.config.models import SiteConfig
 from evsite.context import Services
 from evsite.control.events import Event, EventKind
 from evsite.control.live import ConnectorStatus
+from evsite.control.ports import ProfilePurpose
 from evsite.errors import ConfigError
 from tests.conftest import wait_until
 from tests.control.energy_fakes import (
@@ -423,3 +424,49 @@ async def test_undelivered_default_is_pushed_again(services: Services) -> None:
         await settle(controller)
         await wait_until(lambda: commands.defaults("CP-1") == [20.0])
         assert controller.dispatcher.defaults_in_force["CP-1"] == 20.0
+
+
+class WritingCommands(FakeCommands):
+    """Writes each profile when it is started, as the OCPP adapter does.
+
+    Notes the live state's limit of the connector at that moment.
+    """
+
+    def __init__(self, services: Services) -> None:
+        super().__init__()
+        self.services = services
+        self.live_when_started: list[tuple[str, float, float | None]] = []
+
+    async def start_limit(
+        self,
+        charger_id: str,
+        connector_id: int,
+        limit_a: float,
+        purpose: ProfilePurpose,
+        transaction_id: str | None = None,
+    ) -> Awaitable[bool]:
+        conn = self.services.live.chargers[charger_id].connectors.get(connector_id)
+        shown = conn.limit_a if conn is not None else None
+        self.live_when_started.append((charger_id, limit_a, shown))
+        return self.set_limit(
+            charger_id, connector_id, limit_a, purpose, transaction_id
+        )
+
+
+async def test_lower_profiles_go_out_before_the_live_state_shows_them(
+    services: Services,
+) -> None:
+    commands = WritingCommands(services)
+    async with running(services, commands) as controller:
+        for cid in ("CP-1", "CP-2"):
+            connect(services, commands, cid)
+        start_session(services, "CP-1")
+        await settle(controller)
+        live = services.live.chargers["CP-1"].connectors[1]
+        assert live.limit_a == 32.0  # the allocation; the ramp sent 24 A
+        start_session(services, "CP-2", tx="2")
+        await settle(controller)
+        # CP-1's decrease was written while the live state still showed 32 A:
+        # bookkeeping (live state, events, log) follows the frames.
+        assert ("CP-1", 20.0, 32.0) in commands.live_when_started
+        assert (live.limit_a, live.reason) == (20.0, "panel:garage")

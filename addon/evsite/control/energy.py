@@ -250,11 +250,14 @@ class EnergyController:
             # thousands of chargers, and OCPP replies must not wait for all.
             await asyncio.sleep(0)
             allocation = allocate(snapshot)
-            await asyncio.sleep(0)
-            apply_allocation(services, allocation, delayed, self.state, now)
             self.latest = allocation
             await asyncio.sleep(0)
-            await self._dispatch(allocation)
+            try:
+                # The limits go out first; the live state, its events and the
+                # debug log of each change follow (a shed is not held up by them).
+                await self._dispatch(allocation)
+            finally:
+                apply_allocation(services, allocation, delayed, self.state, now)
             self.cycles += 1
             # Logged after the lower limits are on their way, never before.
             await self.shed.log(shed_events)
