@@ -32,6 +32,7 @@ from evsite.adapters.csms.wire import (
     call_frame,
     next_message_id,
     payload,
+    prepared_frame,
     result_frame,
 )
 from evsite.control.ports import IdTagStatus, LocalListEntry, ProfilePurpose
@@ -173,7 +174,39 @@ def test_profiles_sent_are_valid_for_any_limit(  # noqa: PLR0917
     )  # fmt: skip
     assert prepared.action == "SetChargingProfile"
     assert prepared.body == body
-    assert json.loads(call_frame("1", prepared.action, prepared.body))[3] == body
+    # Its text is what the json module writes for that payload, to the byte.
+    assert prepared_frame("1", prepared) == call_frame("1", prepared.action, body)
+    assert json.loads(prepared_frame("1", prepared))[3] == body
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize(
+    ("limit", "unit", "transaction"),
+    [
+        (float("nan"), "A", "7"),
+        (float("inf"), "W", None),
+        (1e-07, 'Ä"\\\n', "12"),
+        (1e22, "A", "3"),
+        (16, "A", "1"),  # an int where a float is usual
+    ],
+)
+def test_prepared_text_is_the_json_modules_even_for_odd_values(
+    version, limit, unit, transaction
+):
+    """Text written directly stays byte-equal to call_frame outside the schema too."""
+    if version == "2.0.1" and transaction is not None:
+        transaction = f'tx "{transaction}" é'  # 2.0.1 ids are strings
+    fields: dict[str, Any] = {
+        "profile_id": 202, "purpose": ProfilePurpose.TX, "stack_level": 0,
+        "limit": limit, "unit": unit, "phases": 1, "transaction_id": transaction,
+        "valid_to": datetime(2026, 3, 1, 12, 0, tzinfo=UTC),
+    }  # fmt: skip
+    library = calls.set_profile(
+        version, 2, charging_profile(version=version, **fields)
+    )
+    expected = call_frame("id-1", "SetChargingProfile", payload(library))
+    prepared = set_profile_request(version=version, connector_id=2, **fields)
+    assert prepared_frame("id-1", prepared) == expected
 
 
 async def test_only_payloads_from_proven_builders_skip_the_outgoing_check(

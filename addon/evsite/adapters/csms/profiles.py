@@ -12,7 +12,7 @@ from functools import lru_cache
 from typing import Any
 
 from evsite.adapters.csms.translate import iso
-from evsite.adapters.csms.wire import Prepared
+from evsite.adapters.csms.wire import Prepared, json_number, json_str
 from evsite.control.ports import ProfilePurpose
 
 _PURPOSE_16 = {
@@ -28,9 +28,9 @@ _PURPOSE_201 = {
 
 
 @lru_cache(maxsize=16)
-def _iso(value: datetime) -> str:
-    """``iso`` of the few expiry times in use (whole seconds, see set_limit)."""
-    return iso(value)
+def _iso_text(value: datetime) -> str:
+    """``iso`` as JSON text, for the few expiry times in use (whole seconds)."""
+    return json_str(iso(value))
 
 
 def purpose_name(version: str, purpose: ProfilePurpose) -> str:
@@ -154,43 +154,37 @@ def set_profile_request(
     of a shed's frames). test_wire.py holds the two equal, and valid against
     the official schemas, for any input.
     """
-    period: dict[str, Any] = {"startPeriod": 0, "limit": limit}
-    if phases in (1, 3):
-        period["numberPhases"] = phases
+    # The JSON text the json module would write for the payload dict, written
+    # directly (key order as charging_profile's; test_wire.py holds the text
+    # equal to call_frame's encoding of the library's payload).
+    num = json_number
+    period = f'{{"startPeriod":0,"limit":{num(limit)}'
+    period += f',"numberPhases":{num(phases)}}}' if phases in (1, 3) else "}"
+    tail = ""
     if version == "1.6":
-        profile: dict[str, Any] = {
-            "chargingProfileId": profile_id,
-            "stackLevel": stack_level,
-            "chargingProfilePurpose": _PURPOSE_16[purpose],
-            "chargingProfileKind": "Relative",
-            "chargingSchedule": {
-                "chargingRateUnit": unit,
-                "chargingSchedulePeriod": [period],
-            },
-        }
         if transaction_id is not None:
-            profile["transactionId"] = int(transaction_id)
+            tail += f',"transactionId":{num(int(transaction_id))}'
         if valid_to is not None:
-            profile["validTo"] = _iso(valid_to)
-        body = {"connectorId": connector_id, "csChargingProfiles": profile}
-        return Prepared("SetChargingProfile", body)
-    profile = {
-        "id": profile_id,
-        "stackLevel": stack_level,
-        "chargingProfilePurpose": _PURPOSE_201[purpose],
-        "chargingProfileKind": "Relative",
-        "chargingSchedule": [
-            {
-                "id": profile_id,
-                "chargingRateUnit": unit,
-                "chargingSchedulePeriod": [period],
-            }
-        ],
-    }
+            tail += f',"validTo":{_iso_text(valid_to)}'
+        text = (
+            f'{{"connectorId":{num(connector_id)},"csChargingProfiles":{{'
+            f'"chargingProfileId":{num(profile_id)},"stackLevel":{num(stack_level)},'
+            f'"chargingProfilePurpose":"{_PURPOSE_16[purpose]}",'
+            f'"chargingProfileKind":"Relative","chargingSchedule":{{'
+            f'"chargingRateUnit":{json_str(unit)},"chargingSchedulePeriod":[{period}]}}'
+            f"{tail}}}}}"
+        )
+        return Prepared("SetChargingProfile", text)
     if transaction_id is not None:
-        profile["transactionId"] = transaction_id
+        tail += f',"transactionId":{json_str(transaction_id)}'
     if valid_to is not None:
-        profile["validTo"] = _iso(valid_to)
-    return Prepared(
-        "SetChargingProfile", {"evseId": connector_id, "chargingProfile": profile}
+        tail += f',"validTo":{_iso_text(valid_to)}'
+    text = (
+        f'{{"evseId":{num(connector_id)},"chargingProfile":{{'
+        f'"id":{num(profile_id)},"stackLevel":{num(stack_level)},'
+        f'"chargingProfilePurpose":"{_PURPOSE_201[purpose]}",'
+        f'"chargingProfileKind":"Relative","chargingSchedule":[{{'
+        f'"id":{num(profile_id)},"chargingRateUnit":{json_str(unit)},'
+        f'"chargingSchedulePeriod":[{period}]}}]{tail}}}}}'
     )
+    return Prepared("SetChargingProfile", text)

@@ -33,6 +33,7 @@ from evsite.adapters.csms.wire import (
     call_frame,
     next_message_id,
     payload,
+    prepared_frame,
     result_frame,
     to_snake,
 )
@@ -230,14 +231,14 @@ class EndpointMixin:
         (unless ``checked``). ``raw``: the future gets the CallResult or
         CallError message itself, unchecked (:meth:`call` handles it).
         """
+        message_id = unique_id or next_message_id()
         if type(request) is Prepared:  # from a builder proven valid (test_wire)
-            action, body = request.action, request.body
+            action, frame = request.action, prepared_frame(message_id, request)
         else:
             action, body = type(request).__name__, payload(request)
             if not checked:
                 validate(self._ocpp_version, action, body, response=False)
-        message_id = unique_id or next_message_id()
-        frame = call_frame(message_id, action, body)
+            frame = call_frame(message_id, action, body)
         await self._call_lock.acquire()  # at once unless a call is in flight
         waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._awaiting = (message_id, waiter, None if raw else action)

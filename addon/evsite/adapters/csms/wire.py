@@ -12,10 +12,12 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import math
 import secrets
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from ocpp.charge_point import camel_to_snake_case, snake_to_camel_case
@@ -116,15 +118,22 @@ def payload(value: Any) -> Any:
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
-    """A CALL given as its OCPP-J payload, built by a builder proven valid.
+    """A CALL given as its OCPP-J payload text, built by a builder proven valid.
 
     The tests hold such a builder to the library's payload and the official
     schemas for every input it takes, so the payload is not checked again at
-    runtime; anything else is (the charger's answer always is).
+    runtime; anything else is (the charger's answer always is). The payload
+    is kept as the JSON text the frame carries: a shed writes 1,000 of them.
     """
 
     action: str
-    body: dict[str, Any]
+    text: str  # the payload, JSON-encoded as call_frame would encode it
+
+    @property
+    def body(self) -> dict[str, Any]:
+        """The payload as a dict (for tests and logs; the frame uses ``text``)."""
+        body: dict[str, Any] = json.loads(self.text)
+        return body
 
 
 def action_of(request: Any) -> str:
@@ -145,6 +154,25 @@ _ENCODER = json.JSONEncoder(separators=(",", ":"), default=_decimal)
 def call_frame(message_id: str, action: str, body: Any) -> str:
     """The OCPP-J CALL frame ``[2, id, action, payload]``."""
     return _ENCODER.encode([2, message_id, action, body])
+
+
+def prepared_frame(message_id: str, request: Prepared) -> str:
+    """:func:`call_frame` of a :class:`Prepared` payload, around its text."""
+    return f"[2,{json_str(message_id)},{json_str(request.action)},{request.text}]"
+
+
+def json_str(value: str) -> str:
+    """A string as JSON text, as :func:`call_frame` writes it (ASCII, escaped)."""
+    text: str = encode_basestring_ascii(value)
+    return text
+
+
+def json_number(value: float) -> str:
+    """A number as JSON text, as :func:`call_frame` writes it."""
+    kind = type(value)
+    if kind is int or (kind is float and math.isfinite(value)):
+        return repr(value)
+    return _ENCODER.encode(value)  # NaN, infinities, bool, int and float subclasses
 
 
 def result_frame(message_id: str, body: Any) -> str:
