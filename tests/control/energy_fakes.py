@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -187,6 +187,37 @@ class FakeCommands:
     async def remote_stop(self, charger_id: str, transaction_id: str) -> str:
         """Unused."""
         return "Accepted"
+
+
+class WritingCommands(FakeCommands):
+    """Writes each profile as it is started, as the OCPP adapter does.
+
+    The answer is :meth:`FakeCommands.set_limit`'s, run when the dispatcher
+    awaits it; :meth:`started` is the hook for what a test notes at writing.
+    """
+
+    def started(
+        self,
+        charger_id: str,
+        connector_id: int,
+        limit_a: float,
+        purpose: ProfilePurpose,
+    ) -> None:
+        """Called as each profile is written."""
+
+    async def start_limit(
+        self,
+        charger_id: str,
+        connector_id: int,
+        limit_a: float,
+        purpose: ProfilePurpose,
+        transaction_id: str | None = None,
+    ) -> Awaitable[bool]:
+        """Write the profile now; its answer comes when awaited."""
+        self.started(charger_id, connector_id, limit_a, purpose)
+        return self.set_limit(
+            charger_id, connector_id, limit_a, purpose, transaction_id
+        )
 
 
 async def make_services(tmp_path: Path, data: dict[str, Any] | None = None) -> Services:

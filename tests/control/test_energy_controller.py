@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -17,6 +17,7 @@ from evsite.errors import ConfigError
 from tests.conftest import wait_until
 from tests.control.energy_fakes import (
     FakeCommands,
+    WritingCommands,
     connect,
     draw,
     make_services,
@@ -426,37 +427,30 @@ async def test_undelivered_default_is_pushed_again(services: Services) -> None:
         assert controller.dispatcher.defaults_in_force["CP-1"] == 20.0
 
 
-class WritingCommands(FakeCommands):
-    """Writes each profile when it is started, as the OCPP adapter does.
-
-    Notes the live state's limit of the connector at that moment.
-    """
+class LiveAtWriting(WritingCommands):
+    """Notes the live state's limit of the connector as each profile is written."""
 
     def __init__(self, services: Services) -> None:
         super().__init__()
         self.services = services
         self.live_when_started: list[tuple[str, float, float | None]] = []
 
-    async def start_limit(
+    def started(
         self,
         charger_id: str,
         connector_id: int,
         limit_a: float,
         purpose: ProfilePurpose,
-        transaction_id: str | None = None,
-    ) -> Awaitable[bool]:
+    ) -> None:
         conn = self.services.live.chargers[charger_id].connectors.get(connector_id)
         shown = conn.limit_a if conn is not None else None
         self.live_when_started.append((charger_id, limit_a, shown))
-        return self.set_limit(
-            charger_id, connector_id, limit_a, purpose, transaction_id
-        )
 
 
 async def test_lower_profiles_go_out_before_the_live_state_shows_them(
     services: Services,
 ) -> None:
-    commands = WritingCommands(services)
+    commands = LiveAtWriting(services)
     async with running(services, commands) as controller:
         for cid in ("CP-1", "CP-2"):
             connect(services, commands, cid)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +15,7 @@ from evsite.control.ports import ProfilePurpose
 from tests.conftest import wait_until
 from tests.control.energy_fakes import (
     FakeCommands,
+    WritingCommands,
     connect,
     make_services,
     meter,
@@ -102,7 +103,7 @@ async def test_events_during_rest_wait_for_it(metered: Services) -> None:
         assert loop.time() - sent_at >= 0.2
 
 
-class _Turns(FakeCommands):
+class _Turns(WritingCommands):
     """Notes the event loop's turn (a counter task's count) of every profile."""
 
     def __init__(self) -> None:
@@ -110,19 +111,15 @@ class _Turns(FakeCommands):
         self.turn = 0
         self.turns: list[int] = []
 
-    async def start_limit(
+    def started(
         self,
         charger_id: str,
         connector_id: int,
         limit_a: float,
         purpose: ProfilePurpose,
-        transaction_id: str | None = None,
-    ) -> Awaitable[bool]:
+    ) -> None:
         if purpose is ProfilePurpose.TX:
             self.turns.append(self.turn)
-        return self.set_limit(
-            charger_id, connector_id, limit_a, purpose, transaction_id
-        )
 
 
 async def _lowering_profiles(services: Services, commands: _Turns) -> list[int]:
