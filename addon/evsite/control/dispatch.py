@@ -144,10 +144,7 @@ class Dispatcher:
         if cmd is None or not self._commands.is_connected(charger_id):
             return
         try:
-            answer = await self._start_limit(
-                charger_id, cmd.connector_id, cmd.limit_a, cmd.purpose,
-                cmd.transaction_id,
-            )  # fmt: skip
+            answer = await self._start(charger_id, cmd)
         except (EvsiteError, OSError) as err:
             self._undelivered(charger_id, cmd, err)
             return
