@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 from evsite.config.models import Phase
+from evsite.core import native
 from evsite.core.allocation_model import (
     ConnectorDemand,
     ConnectorKey,
@@ -67,6 +69,16 @@ class Flows(FlowTable):
 _Competing = tuple[ConnectorKey, ConnectorDemand]
 
 
+# What the compiled classification needs to name (native.classify).
+_REASONS = (
+    Reason.NOT_CHARGING,
+    Reason.SCOPE_CLOSED,
+    Reason.DELAYED,
+    Reason.CHARGER_MAX,
+    Reason.EV_MAX,
+)
+
+
 def _panel_reason(cap: PanelCapacity) -> tuple[Reason, str | None]:
     if cap.stale:
         return Reason.STALE_METER, cap.panel_id
@@ -105,6 +117,8 @@ class FlowBuilder:
         self.fixed: dict[ConnectorKey, ConnectorLimit] = {}
         self.flows = Flows()
         self._index: dict[FlowKey, int] = {}
+        # The flow key columns, when the compiled classification made them.
+        self._cols: tuple[list[Any], ...] = ()
         self.before = snap.previous.connectors if snap.previous is not None else {}
         self._floors: dict[float | None, float] = {}
         self._circuit_phases: dict[int, tuple[Phase, ...]] = {}  # first -> phases
@@ -140,6 +154,10 @@ class FlowBuilder:
         loop with its lookups hoisted: a method call per charger or connector
         would cost a third as much again.
         """
+        compiled = native.NATIVE
+        if compiled is not None:  # the same loop in C, bit-identical (native.py)
+            self._cols = compiled.classify(self, self.plan.rows, _REASONS, new_limit)
+            return
         states, get = self.snap.chargers, self.snap.demands.get
         fixed, limit_of, stale_panels = self.fixed, self.limit_of, self.stale_panels
         before = self.before
@@ -321,7 +339,7 @@ class FlowBuilder:
         if not f.counts:
             return
         # The index holds the flow keys in flow order (dicts keep insertion order).
-        cols = list(zip(*self._index, strict=True))
+        cols = self._cols or list(zip(*self._index, strict=True))
         f.path_ids, circuits, f.weights, f.floors, f.uppers = (
             list(c) for c in cols[:5]
         )

@@ -34,6 +34,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import compress
 
+from evsite.core import native
+
 EPS = 1e-9
 CAPPED = -1  # binding marker: the flow reached its own upper bound
 
@@ -170,6 +172,21 @@ def fill_into(
         floors_taken: ``room`` already has the members' floors deducted.
     """
     if not members:
+        return
+    compiled = native.NATIVE
+    if compiled is not None:  # the same loop in C, bit-identical (native.py)
+        compiled.fill_into(
+            members,
+            flows.resources,
+            flows.weights,
+            flows.floors,
+            flows.uppers,
+            flows.counts,
+            room,
+            rates,
+            binding,
+            floors_taken,
+        )
         return
     run = _Run(flows, room, rates, binding)
     heap = run.setup(members, floors_taken=floors_taken)

@@ -1,0 +1,164 @@
+"""The compiled loops (evsite.core._native) against their Python references.
+
+Each compiled function must give bit-identical results to the Python code it
+replaces, so these tests compare the two paths exactly (``==`` on floats), on
+random inputs and on benchmark-sized sites. ``./dev test`` sets
+``EVSITE_REQUIRE_NATIVE=1``: there a missing compiled module fails instead of
+skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from evsite.config.models import EnergySettings
+from evsite.core import native
+from evsite.core.allocation_model import ChargerState, Snapshot
+from evsite.core.allocator import allocate
+from evsite.core.offline import offline_allocations
+from evsite.core.plan import SitePlan
+from evsite.core.waterfill import FlowTable, fill_into
+
+from .test_allocator_properties import Case, cases
+
+sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
+from allocation import T0, big_tree, meter_samples, random_demand
+
+pytestmark = pytest.mark.skipif(
+    not native.available() and not os.environ.get("EVSITE_REQUIRE_NATIVE"),
+    reason="evsite.core._native was not built (no C compiler at install time)",
+)
+
+
+def test_the_compiled_module_was_built() -> None:
+    assert native.available()
+
+
+@st.composite
+def fill_inputs(
+    draw: st.DrawFn,
+) -> tuple[list[int], FlowTable, list[float], bool]:
+    """Counted flows with floors, weights, shared and repeated resource tuples."""
+    n_res = draw(st.integers(1, 6))
+    paths = [
+        tuple(draw(st.lists(st.integers(0, n_res - 1), min_size=0, max_size=5)))
+        for _ in range(draw(st.integers(1, 4)))
+    ]
+    flows = FlowTable()
+    n = draw(st.integers(1, 12))
+    for _ in range(n):
+        path = draw(st.sampled_from(paths))
+        # Sometimes an equal tuple that is another object: its own group.
+        flows.resources.append(tuple(path) if draw(st.booleans()) else path)
+        flows.weights.append(draw(st.sampled_from([0.5, 1.0, 1.5, 2.0, 3.0])))
+        floor = draw(st.sampled_from([0.0, 0.0, 2.0, 6.0, 6.1, 8.0]))
+        flows.floors.append(floor)
+        flows.uppers.append(floor + draw(st.sampled_from([0.0, 0.1, 4.0, 10.0, 26.0])))
+        flows.counts.append(draw(st.integers(1, 5)))
+    if draw(st.booleans()):
+        flows.counts = [] if all(c == 1 for c in flows.counts) else flows.counts
+    members = sorted(draw(st.sets(st.integers(0, n - 1), min_size=0, max_size=n)))
+    room = [draw(st.floats(0, 300, allow_nan=False)) for _ in range(n_res)]
+    need = [0.0] * n_res
+    counts = flows.counts or [1] * n
+    for i in members:
+        for r in flows.resources[i]:
+            need[r] += flows.floors[i] * counts[i]
+    floors_taken = draw(st.booleans())
+    # The floors must fit; taken: deducted from the room already (as admit does).
+    room = [
+        (max(cap, need[r]) - need[r]) if floors_taken else max(cap, need[r])
+        for r, cap in enumerate(room)
+    ]
+    return members, flows, room, floors_taken
+
+
+def _fill(
+    enabled: bool, members: list[int], flows: FlowTable, room: list[float], taken: bool
+) -> tuple[list[float], list[int], list[float]]:
+    n = len(flows.weights)
+    rates, binding, room = [-1.0] * n, [-7] * n, list(room)
+    with native.use_native(enabled):
+        fill_into(members, flows, room, rates, binding, floors_taken=taken)
+    return rates, binding, room
+
+
+@settings(max_examples=1500, deadline=None)
+@given(inputs=fill_inputs())
+def test_fill_into_is_bit_identical(
+    inputs: tuple[list[int], FlowTable, list[float], bool],
+) -> None:
+    members, flows, room, taken = inputs
+    assert _fill(True, members, flows, room, taken) == _fill(
+        False, members, flows, room, taken
+    )
+
+
+def test_fill_into_rejects_bad_input_with_a_clear_error() -> None:
+    flows = FlowTable([(0,)], [1.0], [0.0], [10.0], [1])
+    with native.use_native(True), pytest.raises(IndexError, match="resource 3"):
+        fill_into([0], FlowTable([(3,)], [1.0], [0.0], [10.0], [1]), [5.0], [0.0], [0])
+    with native.use_native(True), pytest.raises(IndexError, match="member 2"):
+        fill_into([2], flows, [5.0], [0.0], [0])
+    with native.use_native(True), pytest.raises(TypeError):
+        fill_into([0], FlowTable([(0,)], ["x"], [0.0], [10.0], [1]), [5.0], [0.0], [0])  # type: ignore[list-item]
+
+
+def _both(snapshot: Snapshot) -> tuple[object, object]:
+    with native.use_native(True):
+        compiled = allocate(snapshot)
+    with native.use_native(False):
+        python = allocate(snapshot)
+    return compiled, python
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=cases())
+def test_allocate_is_identical_on_random_sites(case: Case) -> None:
+    for snapshot in (case.first, case.snapshot):
+        compiled, python = _both(snapshot)
+        assert compiled == python
+
+
+@pytest.mark.parametrize(
+    ("connectors", "squeeze"), [(1000, 1.0), (1000, 0.25), (5000, 1.0)]
+)
+def test_allocate_is_identical_on_benchmark_sites(
+    connectors: int, squeeze: float
+) -> None:
+    """The benchmark's depth-5 sites, several cycles each, previous fed back."""
+    rng = random.Random(connectors)
+    tree = big_tree(connectors, rng, squeeze)
+    plan, energy = SitePlan.build(tree), EnergySettings()
+    offline = offline_allocations(tree, energy)
+    keys = [(c.id, k.id) for c in tree.chargers.values() for k in c.connectors]
+    demands = {key: random_demand(key, rng) for key in keys}
+    states = {
+        cid: ChargerState(cid, online=False)
+        for cid in rng.sample(sorted(tree.chargers), len(tree.chargers) // 50)
+    }
+    previous = None
+    for cycle in range(3):
+        for key in rng.sample(keys, len(keys) // 10):
+            demands[key] = random_demand(key, rng)
+        snapshot = Snapshot(
+            tree,
+            energy,
+            T0.replace(second=cycle),
+            dict(demands),
+            chargers=states,
+            measurements=meter_samples(tree, T0, rng),
+            offline_allocations=offline,
+            previous=previous,
+            plan=plan,
+        )
+        compiled, python = _both(snapshot)
+        assert compiled == python
+        previous = compiled  # type: ignore[assignment]
