@@ -10,6 +10,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
 #include <stdlib.h>
 #include <math.h>
 #include <stdint.h>
@@ -120,6 +121,19 @@ read_doubles(PyObject *seq, Py_ssize_t n, const char *name)
     return out;
 }
 
+/* MurmurHash3's 64-bit finaliser: every input bit reaches the low bits the
+ * table masks with (doubles such as 16.0 have all-zero low bits). */
+static inline uint64_t
+fmix64(uint64_t k)
+{
+    k ^= k >> 33;
+    k *= 0xff51afd7ed558ccdULL;
+    k ^= k >> 33;
+    k *= 0xc4ceb9fe1a85ec53ULL;
+    k ^= k >> 33;
+    return k;
+}
+
 /* A pointer-keyed open-addressing map (object identity -> small int). */
 typedef struct {
     PyObject **keys;
@@ -153,8 +167,7 @@ idmap_free(IdMap *m)
 static size_t
 idmap_slot(const IdMap *m, PyObject *key, int *found)
 {
-    size_t h = ((size_t)key >> 4) * 0x9E3779B97F4A7C15ULL;
-    size_t i = (h ^ (h >> 29)) & m->mask;
+    size_t i = (size_t)fmix64((uint64_t)(uintptr_t)key) & m->mask;
     while (m->keys[i] != NULL) {
         if (m->keys[i] == key) {
             *found = 1;
@@ -173,7 +186,7 @@ typedef struct {
     const double *weights, *floors, *uppers, *counts;
     double *room, *rates, *cap, *load_w;
     long *binding;
-    char *state, *saturated, *written;
+    char *state, *saturated;
     Py_ssize_t *group;
     /* groups: resources (CSR), members by cap level (CSR), pointer, weight */
     Py_ssize_t n_groups;
@@ -203,12 +216,10 @@ run_cap_group(Run *run, double t, Py_ssize_t g)
             du += run->uppers[i] * run->counts[i];
             run->rates[i] = run->uppers[i];
             run->binding[i] = CAPPED;
-            run->written[i] = 1;
         }
         else if (st == ST_WAIT) {
             run->rates[i] = run->floors[i];
             run->binding[i] = CAPPED;
-            run->written[i] = 1;
         }
         run->state[i] = ST_FROZEN;
     }
@@ -256,7 +267,6 @@ run_saturate(Run *run, double t, Py_ssize_t r_sat, double level)
             }
             run->rates[i] = rate;
             run->binding[i] = (long)r_sat;
-            run->written[i] = 1;
             run->state[i] = ST_FROZEN;
         }
         double w = run->g_w[g];
@@ -340,101 +350,61 @@ sort_item_cmp(const void *a, const void *b)
     return (x->pos > y->pos) - (x->pos < y->pos); /* stable, like sorted() */
 }
 
-PyDoc_STRVAR(fill_into_doc,
-"fill_into(members, resources, weights, floors, uppers, counts, room, rates,\n"
-"          binding, floors_taken)\n"
-"--\n\n"
-"Compiled evsite.core.waterfill.fill_into: water-fill ``members`` into\n"
-"``room``; writes each member's rate and binding and updates ``room`` in place.");
+/* One fill's inputs as C arrays; ``res`` are the resource sequences (flows
+ * whose sequence is the same object form a group, as in the Python engine). */
+typedef struct {
+    Py_ssize_t n, n_res;
+    PyObject **res;
+    const double *weights, *floors, *uppers, *counts;
+    double *room;     /* in/out */
+    double *rates;    /* out: the members' entries */
+    long *binding;    /* out: the members' entries */
+} FillArgs;
 
-static PyObject *
-fill_into(PyObject *self, PyObject *args)
+/* evsite.core.waterfill.fill_into over C arrays (0, or -1 with an exception). */
+static int
+fill_core(const FillArgs *a, const Py_ssize_t *m_idx, Py_ssize_t n_members,
+          int floors_taken)
 {
-    PyObject *members_o, *resources_o, *weights_o, *floors_o, *uppers_o, *counts_o;
-    PyObject *room_o, *rates_o, *binding_o;
-    int floors_taken;
-    if (!PyArg_ParseTuple(args, "OOOOOOO!O!O!p", &members_o, &resources_o, &weights_o,
-                          &floors_o, &uppers_o, &counts_o, &PyList_Type, &room_o,
-                          &PyList_Type, &rates_o, &PyList_Type, &binding_o,
-                          &floors_taken))
-        return NULL;
-
-    PyObject *members_f = NULL, *resources_f = NULL;
+    if (n_members == 0) return 0;
+    Py_ssize_t n = a->n, n_res = a->n_res;
     Run run;
     memset(&run, 0, sizeof run);
     Gain gain;
     memset(&gain, 0, sizeof gain);
     IdMap ids = {NULL, NULL, 0};
     SortItem *sorted = NULL;
-    Py_ssize_t *m_idx = NULL;
-    PyObject *result = NULL;
+    PyObject **g_obj = NULL;
+    Py_ssize_t *g_count = NULL;
+    double *shift = NULL;
+    int rc = -1;
 
-    members_f = PySequence_Fast(members_o, "members");
-    if (members_f == NULL) goto done;
-    Py_ssize_t n_members = PySequence_Fast_GET_SIZE(members_f);
-    if (n_members == 0) {
-        result = Py_None;
-        Py_INCREF(result);
-        goto done;
-    }
-    resources_f = PySequence_Fast(resources_o, "resources");
-    if (resources_f == NULL) goto done;
-    Py_ssize_t n = PySequence_Size(weights_o);
-    if (n < 0) goto done;
-    Py_ssize_t n_res = PyList_GET_SIZE(room_o);
     run.n = n;
     run.n_res = n_res;
-    if (PySequence_Fast_GET_SIZE(resources_f) < n || PyList_GET_SIZE(rates_o) < n
-        || PyList_GET_SIZE(binding_o) < n) {
-        PyErr_SetString(PyExc_ValueError, "flow columns are shorter than weights");
-        goto done;
-    }
-    run.weights = read_doubles(weights_o, n, "weights");
-    if (run.weights == NULL) goto done;
-    run.floors = read_doubles(floors_o, n, "floors");
-    if (run.floors == NULL) goto done;
-    run.uppers = read_doubles(uppers_o, n, "uppers");
-    if (run.uppers == NULL) goto done;
-    if (PySequence_Size(counts_o) == 0) {
-        double *ones = PyMem_Malloc((size_t)n * sizeof(double));
-        if (ones == NULL) { PyErr_NoMemory(); goto done; }
-        for (Py_ssize_t i = 0; i < n; i++) ones[i] = 1.0;
-        run.counts = ones;
-    }
-    else {
-        run.counts = read_doubles(counts_o, n, "counts");
-        if (run.counts == NULL) goto done;
-    }
-    run.room = read_doubles(room_o, n_res, "room");
-    if (run.room == NULL) goto done;
-    run.rates = PyMem_Calloc((size_t)n, sizeof(double));
+    run.weights = a->weights;
+    run.floors = a->floors;
+    run.uppers = a->uppers;
+    run.counts = a->counts;
+    run.room = a->room;
+    run.rates = a->rates;
+    run.binding = a->binding;
     run.cap = PyMem_Malloc((size_t)n * sizeof(double));
-    run.binding = PyMem_Calloc((size_t)n, sizeof(long));
     run.state = PyMem_Calloc((size_t)n, 1);
-    run.written = PyMem_Calloc((size_t)n, 1);
     run.group = PyMem_Calloc((size_t)n, sizeof(Py_ssize_t));
     run.load_w = PyMem_Calloc((size_t)(n_res ? n_res : 1), sizeof(double));
     run.saturated = PyMem_Calloc((size_t)(n_res ? n_res : 1), 1);
-    m_idx = PyMem_Malloc((size_t)n_members * sizeof(Py_ssize_t));
     sorted = PyMem_Malloc((size_t)n_members * sizeof(SortItem));
-    if (!run.rates || !run.cap || !run.binding || !run.state || !run.written
-        || !run.group || !run.load_w || !run.saturated || !m_idx || !sorted) {
+    if (!run.cap || !run.state || !run.group || !run.load_w
+        || !run.saturated || !sorted) {
         PyErr_NoMemory();
         goto done;
     }
-    for (Py_ssize_t i = 0; i < n; i++) run.cap[i] = run.uppers[i] / run.weights[i];
 
     /* setup: the level starts where the lowest floor is reached */
-    PyObject **m_items = PySequence_Fast_ITEMS(members_f);
     double start = 0.0;
     for (Py_ssize_t k = 0; k < n_members; k++) {
-        Py_ssize_t i = PyLong_AsSsize_t(m_items[k]);
-        if (i == -1 && PyErr_Occurred()) goto done;
-        if (i < 0 || i >= n) {
-            PyErr_Format(PyExc_IndexError, "member %zd out of range", i);
-            goto done;
-        }
-        m_idx[k] = i;
+        Py_ssize_t i = m_idx[k];
+        run.cap[i] = run.uppers[i] / run.weights[i];
         double s = run.floors[i] / run.weights[i];
         if (k == 0 || s < start) start = s;
         sorted[k].i = i;
@@ -445,21 +415,18 @@ fill_into(PyObject *self, PyObject *args)
 
     /* groups: flows whose resources are the same object */
     if (idmap_init(&ids, n_members) < 0) goto done;
-    PyObject **res_items = PySequence_Fast_ITEMS(resources_f);
-    Py_ssize_t *g_count = PyMem_Calloc((size_t)n_members + 1, sizeof(Py_ssize_t));
-    PyObject **g_obj = PyMem_Malloc((size_t)n_members * sizeof(PyObject *));
+    g_count = PyMem_Calloc((size_t)n_members + 1, sizeof(Py_ssize_t));
+    g_obj = PyMem_Malloc((size_t)n_members * sizeof(PyObject *));
     run.g_mem_start = PyMem_Calloc((size_t)n_members + 1, sizeof(Py_ssize_t));
     run.g_mem = PyMem_Malloc((size_t)n_members * sizeof(Py_ssize_t));
     if (!g_count || !g_obj || !run.g_mem_start || !run.g_mem) {
-        PyMem_Free(g_count);
-        PyMem_Free(g_obj);
         PyErr_NoMemory();
         goto done;
     }
     Py_ssize_t n_groups = 0;
     for (Py_ssize_t k = 0; k < n_members; k++) {
         Py_ssize_t i = sorted[k].i;
-        PyObject *res = res_items[i];
+        PyObject *res = a->res[i];
         int found;
         size_t slot = idmap_slot(&ids, res, &found);
         Py_ssize_t g;
@@ -483,15 +450,17 @@ fill_into(PyObject *self, PyObject *args)
         Py_ssize_t i = sorted[k].i, g = run.group[i];
         run.g_mem[run.g_mem_start[g] + g_count[g]++] = i;
     }
-    PyMem_Free(g_count);
 
     /* each group's resources, flattened */
     run.g_res_start = PyMem_Calloc((size_t)n_groups + 1, sizeof(Py_ssize_t));
-    if (run.g_res_start == NULL) { PyMem_Free(g_obj); PyErr_NoMemory(); goto done; }
+    if (run.g_res_start == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
     Py_ssize_t total = 0;
     for (Py_ssize_t g = 0; g < n_groups; g++) {
         Py_ssize_t len = PySequence_Size(g_obj[g]);
-        if (len < 0) { PyMem_Free(g_obj); goto done; }
+        if (len < 0) goto done;
         total += len;
         run.g_res_start[g + 1] = total;
     }
@@ -499,22 +468,23 @@ fill_into(PyObject *self, PyObject *args)
     run.u_start = PyMem_Calloc((size_t)n_res + 2, sizeof(Py_ssize_t));
     run.users = PyMem_Malloc((size_t)(total ? total : 1) * sizeof(Py_ssize_t));
     if (!run.g_res || !run.u_start || !run.users) {
-        PyMem_Free(g_obj);
         PyErr_NoMemory();
         goto done;
     }
     for (Py_ssize_t g = 0; g < n_groups; g++) {
         PyObject *fast = PySequence_Fast(g_obj[g], "resources");
-        if (fast == NULL) { PyMem_Free(g_obj); goto done; }
+        if (fast == NULL) goto done;
         PyObject **items = PySequence_Fast_ITEMS(fast);
         Py_ssize_t base = run.g_res_start[g];
         for (Py_ssize_t q = 0; q < PySequence_Fast_GET_SIZE(fast); q++) {
             Py_ssize_t r = PyLong_AsSsize_t(items[q]);
-            if (r == -1 && PyErr_Occurred()) { Py_DECREF(fast); PyMem_Free(g_obj); goto done; }
+            if (r == -1 && PyErr_Occurred()) {
+                Py_DECREF(fast);
+                goto done;
+            }
             if (r < 0 || r >= n_res) {
                 PyErr_Format(PyExc_IndexError, "resource %zd out of range", r);
                 Py_DECREF(fast);
-                PyMem_Free(g_obj);
                 goto done;
             }
             run.g_res[base + q] = r;
@@ -522,7 +492,6 @@ fill_into(PyObject *self, PyObject *args)
         }
         Py_DECREF(fast);
     }
-    PyMem_Free(g_obj);
     /* users per resource, groups in ascending order (repeats kept) */
     for (Py_ssize_t r = 0; r < n_res; r++) run.u_start[r + 2] += run.u_start[r + 1];
     for (Py_ssize_t g = 0; g < n_groups; g++)
@@ -532,7 +501,7 @@ fill_into(PyObject *self, PyObject *args)
     run.g_ptr = PyMem_Calloc((size_t)n_groups, sizeof(Py_ssize_t));
     run.g_w = PyMem_Calloc((size_t)n_groups, sizeof(double));
     run.g_done = PyMem_Calloc((size_t)n_groups, 1);
-    double *shift = PyMem_Calloc((size_t)n_groups, sizeof(double));
+    shift = PyMem_Calloc((size_t)n_groups, sizeof(double));
     gain.order = PyMem_Malloc((size_t)n_groups * sizeof(Py_ssize_t));
     gain.w = PyMem_Malloc((size_t)n_groups * sizeof(double));
     gain.f = PyMem_Malloc((size_t)n_groups * sizeof(double));
@@ -541,7 +510,6 @@ fill_into(PyObject *self, PyObject *args)
     gain.r_mark = PyMem_Calloc((size_t)(n_res ? n_res : 1), sizeof(Py_ssize_t));
     if (!run.g_ptr || !run.g_w || !run.g_done || !shift || !gain.order || !gain.w
         || !gain.f || !gain.mark || !gain.touched || !gain.r_mark) {
-        PyMem_Free(shift);
         PyErr_NoMemory();
         goto done;
     }
@@ -551,10 +519,7 @@ fill_into(PyObject *self, PyObject *args)
         if (run.floors[i] > (start + EPS) * w) { /* waits at its floor */
             run.state[i] = ST_WAIT;
             if (!floors_taken) shift[g] -= run.floors[i] * run.counts[i];
-            if (heap_push(&run.heap, run.floors[i] / w, EV_ACTIVATE, i) < 0) {
-                PyMem_Free(shift);
-                goto done;
-            }
+            if (heap_push(&run.heap, run.floors[i] / w, EV_ACTIVATE, i) < 0) goto done;
         }
         else {
             run.state[i] = ST_ACTIVE;
@@ -563,10 +528,8 @@ fill_into(PyObject *self, PyObject *args)
         }
     }
     for (Py_ssize_t g = 0; g < n_groups; g++) {
-        if (heap_push(&run.heap, run.cap[run.g_mem[run.g_mem_start[g]]], EV_CAP, g) < 0) {
-            PyMem_Free(shift);
+        if (heap_push(&run.heap, run.cap[run.g_mem[run.g_mem_start[g]]], EV_CAP, g) < 0)
             goto done;
-        }
     }
     for (Py_ssize_t g = 0; g < n_groups; g++) { /* _load */
         double w = run.g_w[g], delta = shift[g];
@@ -576,7 +539,6 @@ fill_into(PyObject *self, PyObject *args)
             run.room[r] += delta;
         }
     }
-    PyMem_Free(shift);
     for (Py_ssize_t r = 0; r < n_res; r++) {
         if (run.u_start[r + 1] > run.u_start[r] && run.load_w[r] > 0) {
             if (heap_push(&run.heap, run.room[r] / run.load_w[r], EV_SATURATE, r) < 0)
@@ -589,56 +551,17 @@ fill_into(PyObject *self, PyObject *args)
     while (run.heap.len) {
         Event ev = heap_pop(&run.heap);
         if (ev.t > level) level = ev.t;
-        int rc;
-        if (ev.kind == EV_SATURATE) rc = run_saturate(&run, ev.t, ev.idx, level);
-        else if (ev.kind == EV_CAP) rc = run_cap_group(&run, ev.t, ev.idx);
-        else rc = run_activate(&run, &gain, ev.t, ev.idx, level);
-        if (rc < 0) goto done;
+        int ok;
+        if (ev.kind == EV_SATURATE) ok = run_saturate(&run, ev.t, ev.idx, level);
+        else if (ev.kind == EV_CAP) ok = run_cap_group(&run, ev.t, ev.idx);
+        else ok = run_activate(&run, &gain, ev.t, ev.idx, level);
+        if (ok < 0) goto done;
     }
-
-    /* write back: the members' rates and bindings, and the room of used resources */
-    for (Py_ssize_t k = 0; k < n_members; k++) {
-        Py_ssize_t i = m_idx[k];
-        if (!run.written[i]) continue;
-        run.written[i] = 0;
-        PyObject *rate = PyFloat_FromDouble(run.rates[i]);
-        PyObject *bind = PyLong_FromLong(run.binding[i]);
-        if (rate == NULL || bind == NULL) {
-            Py_XDECREF(rate);
-            Py_XDECREF(bind);
-            goto done;
-        }
-        PyObject *old = PyList_GET_ITEM(rates_o, i);
-        PyList_SET_ITEM(rates_o, i, rate);
-        Py_DECREF(old);
-        old = PyList_GET_ITEM(binding_o, i);
-        PyList_SET_ITEM(binding_o, i, bind);
-        Py_DECREF(old);
-    }
-    for (Py_ssize_t r = 0; r < n_res; r++) {
-        if (run.u_start[r + 1] == run.u_start[r]) continue;
-        PyObject *value = PyFloat_FromDouble(run.room[r]);
-        if (value == NULL) goto done;
-        PyObject *old = PyList_GET_ITEM(room_o, r);
-        PyList_SET_ITEM(room_o, r, value);
-        Py_DECREF(old);
-    }
-    result = Py_None;
-    Py_INCREF(result);
+    rc = 0;
 
 done:
-    Py_XDECREF(members_f);
-    Py_XDECREF(resources_f);
-    PyMem_Free((void *)run.weights);
-    PyMem_Free((void *)run.floors);
-    PyMem_Free((void *)run.uppers);
-    PyMem_Free((void *)run.counts);
-    PyMem_Free(run.room);
-    PyMem_Free(run.rates);
     PyMem_Free(run.cap);
-    PyMem_Free(run.binding);
     PyMem_Free(run.state);
-    PyMem_Free(run.written);
     PyMem_Free(run.group);
     PyMem_Free(run.load_w);
     PyMem_Free(run.saturated);
@@ -660,9 +583,149 @@ done:
     PyMem_Free(gain.r_mark);
     if (ids.keys != NULL || ids.vals != NULL) idmap_free(&ids);
     PyMem_Free(sorted);
+    PyMem_Free(g_obj);
+    PyMem_Free(g_count);
+    PyMem_Free(shift);
+    return rc;
+}
+
+/* Store ``value`` (a new reference) at ``list[i]``; -1 if value is NULL. */
+static int
+list_put(PyObject *list, Py_ssize_t i, PyObject *value)
+{
+    if (value == NULL) return -1;
+    PyObject *old = PyList_GET_ITEM(list, i);
+    PyList_SET_ITEM(list, i, value);
+    Py_DECREF(old);
+    return 0;
+}
+
+PyDoc_STRVAR(fill_into_doc,
+"fill_into(members, resources, weights, floors, uppers, counts, room, rates,\n"
+"          binding, floors_taken)\n"
+"--\n\n"
+"Compiled evsite.core.waterfill.fill_into: water-fill ``members`` into\n"
+"``room``; writes each member's rate and binding and updates ``room`` in place.");
+
+static PyObject *
+fill_into(PyObject *self, PyObject *args)
+{
+    PyObject *members_o, *resources_o, *weights_o, *floors_o, *uppers_o, *counts_o;
+    PyObject *room_o, *rates_o, *binding_o;
+    int floors_taken;
+    if (!PyArg_ParseTuple(args, "OOOOOOO!O!O!p", &members_o, &resources_o, &weights_o,
+                          &floors_o, &uppers_o, &counts_o, &PyList_Type, &room_o,
+                          &PyList_Type, &rates_o, &PyList_Type, &binding_o,
+                          &floors_taken))
+        return NULL;
+    PyObject *members_f = NULL, *resources_f = NULL, *result = NULL;
+    FillArgs a;
+    memset(&a, 0, sizeof a);
+    Py_ssize_t *m_idx = NULL;
+    double *counts = NULL;
+
+    members_f = PySequence_Fast(members_o, "members");
+    if (members_f == NULL) goto done;
+    Py_ssize_t n_members = PySequence_Fast_GET_SIZE(members_f);
+    if (n_members == 0) {
+        result = Py_NewRef(Py_None);
+        goto done;
+    }
+    resources_f = PySequence_Fast(resources_o, "resources");
+    if (resources_f == NULL) goto done;
+    Py_ssize_t n = PySequence_Size(weights_o);
+    if (n < 0) goto done;
+    a.n = n;
+    a.n_res = PyList_GET_SIZE(room_o);
+    if (PySequence_Fast_GET_SIZE(resources_f) < n || PyList_GET_SIZE(rates_o) < n
+        || PyList_GET_SIZE(binding_o) < n) {
+        PyErr_SetString(PyExc_ValueError, "flow columns are shorter than weights");
+        goto done;
+    }
+    a.res = PySequence_Fast_ITEMS(resources_f);
+    a.weights = read_doubles(weights_o, n, "weights");
+    if (a.weights == NULL) goto done;
+    a.floors = read_doubles(floors_o, n, "floors");
+    if (a.floors == NULL) goto done;
+    a.uppers = read_doubles(uppers_o, n, "uppers");
+    if (a.uppers == NULL) goto done;
+    Py_ssize_t n_counts = PySequence_Size(counts_o);
+    if (n_counts < 0) goto done;
+    if (n_counts == 0) {
+        counts = PyMem_Malloc((size_t)n * sizeof(double));
+        if (counts == NULL) {
+            PyErr_NoMemory();
+            goto done;
+        }
+        for (Py_ssize_t i = 0; i < n; i++) counts[i] = 1.0;
+    }
+    else {
+        counts = read_doubles(counts_o, n, "counts");
+        if (counts == NULL) goto done;
+    }
+    a.counts = counts;
+    a.room = read_doubles(room_o, a.n_res, "room");
+    if (a.room == NULL) goto done;
+    a.rates = PyMem_Calloc((size_t)n, sizeof(double));
+    a.binding = PyMem_Calloc((size_t)n, sizeof(long));
+    m_idx = PyMem_Malloc((size_t)n_members * sizeof(Py_ssize_t));
+    if (!a.rates || !a.binding || !m_idx) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    PyObject **m_items = PySequence_Fast_ITEMS(members_f);
+    for (Py_ssize_t k = 0; k < n_members; k++) {
+        Py_ssize_t i = PyLong_AsSsize_t(m_items[k]);
+        if (i == -1 && PyErr_Occurred()) goto done;
+        if (i < 0 || i >= n) {
+            PyErr_Format(PyExc_IndexError, "member %zd out of range", i);
+            goto done;
+        }
+        m_idx[k] = i;
+    }
+    double *room_before = PyMem_Malloc((size_t)(a.n_res ? a.n_res : 1) * sizeof(double));
+    if (room_before == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    memcpy(room_before, a.room, (size_t)a.n_res * sizeof(double));
+    if (fill_core(&a, m_idx, n_members, floors_taken) < 0) {
+        PyMem_Free(room_before);
+        goto done;
+    }
+    /* write back: every member's rate and binding, the room that changed */
+    for (Py_ssize_t k = 0; k < n_members; k++) {
+        Py_ssize_t i = m_idx[k];
+        if (list_put(rates_o, i, PyFloat_FromDouble(a.rates[i])) < 0
+            || list_put(binding_o, i, PyLong_FromLong(a.binding[i])) < 0) {
+            PyMem_Free(room_before);
+            goto done;
+        }
+    }
+    for (Py_ssize_t r = 0; r < a.n_res; r++) {
+        if (memcmp(&room_before[r], &a.room[r], sizeof(double)) == 0) continue;
+        if (list_put(room_o, r, PyFloat_FromDouble(a.room[r])) < 0) {
+            PyMem_Free(room_before);
+            goto done;
+        }
+    }
+    PyMem_Free(room_before);
+    result = Py_NewRef(Py_None);
+
+done:
+    Py_XDECREF(members_f);
+    Py_XDECREF(resources_f);
+    PyMem_Free((void *)a.weights);
+    PyMem_Free((void *)a.floors);
+    PyMem_Free((void *)a.uppers);
+    PyMem_Free(counts);
+    PyMem_Free(a.room);
+    PyMem_Free(a.rates);
+    PyMem_Free(a.binding);
     PyMem_Free(m_idx);
     return result;
 }
+
 
 /* ---- classification (evsite.core.flowbuild.FlowBuilder.add_all) --------- */
 
@@ -670,7 +733,7 @@ done:
 static PyObject *s_active, *s_access_closed, *s_delayed, *s_charge_now, *s_ev_max_a;
 static PyObject *s_ev_phases, *s_weight, *s_priority, *s_online, *s_controllable;
 static PyObject *s_maintenance, *s_offline_allocation_a, *s_reason, *s_limit_a;
-static PyObject *s_panel_id, *s_phases, *s_not_steered, *s_stale_cap, *s_competing;
+static PyObject *s_panel_id, *s_phases, *s_not_steered, *s_stale_cap;
 static PyObject *s_circuit, *s_no_increase, *s_floor, *s_limit_of;
 static PyObject *one_obj, *zero_float;
 
@@ -699,6 +762,68 @@ attr_true(PyObject *obj, PyObject *name)
     return t;
 }
 
+/* Reading fields of the frozen slot dataclasses (ConnectorDemand,
+ * ConnectorLimit) straight from their slots. A slot is what ``getattr``
+ * returns when the type uses the generic attribute lookup and the name
+ * resolves to that slot's member descriptor; those conditions are checked
+ * once per type, and an object of any other type goes through ``getattr``. */
+#define MAX_FIELDS 8
+
+typedef struct {
+    PyTypeObject *type; /* NULL: not checked yet */
+    int usable;
+    int n;
+    PyObject **names;
+    Py_ssize_t offsets[MAX_FIELDS];
+} Slots;
+
+static void
+slots_learn(Slots *sl, PyObject *obj)
+{
+    PyTypeObject *tp = Py_TYPE(obj);
+    sl->type = tp;
+    sl->usable = 0;
+    if (tp->tp_getattro != PyObject_GenericGetAttr) return;
+    for (int k = 0; k < sl->n; k++) {
+        PyObject *descr = _PyType_Lookup(tp, sl->names[k]); /* borrowed */
+        if (descr == NULL || !Py_IS_TYPE(descr, &PyMemberDescr_Type)) return;
+        PyMemberDef *member = ((PyMemberDescrObject *)descr)->d_member;
+        if (member->type != T_OBJECT_EX) return;
+        sl->offsets[k] = member->offset;
+    }
+    sl->usable = 1;
+}
+
+/* Field ``k`` of ``obj`` as a new reference (NULL with an exception). */
+static inline PyObject *
+slot_get(Slots *sl, PyObject *obj, int k)
+{
+    if (Py_TYPE(obj) != sl->type) slots_learn(sl, obj);
+    if (sl->usable) {
+        PyObject *v = *(PyObject **)((char *)obj + sl->offsets[k]);
+        if (v != NULL) return Py_NewRef(v);
+    }
+    return PyObject_GetAttr(obj, sl->names[k]);
+}
+
+static inline int
+slot_true(Slots *sl, PyObject *obj, int k)
+{
+    PyObject *v = slot_get(sl, obj, k);
+    if (v == NULL) return -1;
+    int t = v == Py_True ? 1 : v == Py_False ? 0 : PyObject_IsTrue(v);
+    Py_DECREF(v);
+    return t;
+}
+
+/* ConnectorDemand fields, in this order */
+enum { D_ACTIVE, D_ACCESS_CLOSED, D_DELAYED, D_CHARGE_NOW, D_EV_MAX_A, D_EV_PHASES,
+       D_WEIGHT, D_PRIORITY };
+/* ConnectorLimit fields, in this order */
+enum { L_LIMIT_A, L_REASON, L_PANEL_ID, L_PHASES };
+
+static PyObject *demand_names[8], *limit_names[4];
+
 /* One merged flow's key, compared like the Python tuple key (== per field). */
 typedef struct {
     Py_ssize_t path, circuit;
@@ -718,8 +843,7 @@ typedef struct {
 static inline uint64_t
 mix(uint64_t h, uint64_t v)
 {
-    h ^= v + 0x9E3779B97F4A7C15ULL + (h << 6) + (h >> 2);
-    return h;
+    return (h ^ fmix64(v)) * 0x100000001b3ULL;
 }
 
 static inline uint64_t
@@ -788,7 +912,7 @@ flowmap_get_or_add(FlowMap *m, FlowKey *k, Py_ssize_t new_fid)
     h = mix(h, dbits(k->upper));
     h = mix(h, (uint64_t)(uintptr_t)k->reason);
     h = mix(h, (uint64_t)k->prio);
-    k->hash = (Py_hash_t)(h ^ (h >> 31));
+    k->hash = (Py_hash_t)fmix64(h);
     size_t i = (size_t)k->hash & m->mask;
     while (m->fids[i] >= 0) {
         FlowKey *o = &m->keys[i];
@@ -848,6 +972,8 @@ classify(PyObject *self, PyObject *args)
     PyObject *cols[7] = {NULL, NULL, NULL, NULL, NULL, NULL, NULL};
     PyObject *result = NULL;
     FlowMap fmap = {NULL, NULL, 0, 0};
+    Slots dsl = {NULL, 0, 8, demand_names, {0}};
+    Slots lsl = {NULL, 0, 4, limit_names, {0}};
     /* Per flow: its count, kept in C and written once at the end. */
     Py_ssize_t *fcount = NULL, fcap = 0, n_flows = 0;
 
@@ -955,11 +1081,22 @@ classify(PyObject *self, PyObject *args)
             Py_DECREF(pair);
         }
         if (PyTuple_GET_SIZE(ckeys) > 1) {
-            PyObject *n = PyObject_CallMethodObjArgs(builder, s_competing, ckeys, NULL);
-            if (n == NULL) goto row_fail;
-            long competing = PyLong_AsLong(n);
-            Py_DECREF(n);
-            if (competing == -1 && PyErr_Occurred()) goto row_fail;
+            /* FlowBuilder._competing: how many of its connectors compete */
+            long competing = 0;
+            for (Py_ssize_t ki = 0; ki < PyTuple_GET_SIZE(ckeys); ki++) {
+                PyObject *d = map_get(demands, PyTuple_GET_ITEM(ckeys, ki));
+                if (d == NULL) {
+                    if (PyErr_Occurred()) goto row_fail;
+                    continue;
+                }
+                int active = slot_true(&dsl, d, D_ACTIVE);
+                int closed = active > 0 ? slot_true(&dsl, d, D_ACCESS_CLOSED) : 0;
+                int delayed = closed == 0 && active > 0 ? slot_true(&dsl, d, D_DELAYED) : 0;
+                int now = delayed > 0 ? slot_true(&dsl, d, D_CHARGE_NOW) : 0;
+                Py_DECREF(d);
+                if (active < 0 || closed < 0 || delayed < 0 || now < 0) goto row_fail;
+                if (active && !closed) competing += !delayed || now;
+            }
             if (competing > 1) {
                 PyObject *first = PyObject_CallMethodObjArgs(builder, s_circuit, phases,
                                                              cap, cap_reason, NULL);
@@ -985,18 +1122,18 @@ classify(PyObject *self, PyObject *args)
                 reason = r_not_charging;
             }
             else {
-                int t = attr_true(demand, s_active);
+                int t = slot_true(&dsl, demand, D_ACTIVE);
                 if (t < 0) goto demand_fail;
                 if (!t) {
                     reason = r_not_charging;
                 }
-                else if ((t = attr_true(demand, s_access_closed)) != 0) {
+                else if ((t = slot_true(&dsl, demand, D_ACCESS_CLOSED)) != 0) {
                     if (t < 0) goto demand_fail;
                     reason = r_scope_closed;
                 }
-                else if ((t = attr_true(demand, s_delayed)) != 0) {
+                else if ((t = slot_true(&dsl, demand, D_DELAYED)) != 0) {
                     if (t < 0) goto demand_fail;
-                    int now = attr_true(demand, s_charge_now);
+                    int now = slot_true(&dsl, demand, D_CHARGE_NOW);
                     if (now < 0) goto demand_fail;
                     if (!now) reason = r_delayed;
                 }
@@ -1004,7 +1141,7 @@ classify(PyObject *self, PyObject *args)
             if (reason == NULL) { /* competing: upper bound, then its flow */
                 PyObject *upper_o = Py_NewRef(cap), *up_reason = cap_reason;
                 double upper = cap_d;
-                PyObject *ev_max = PyObject_GetAttr(demand, s_ev_max_a);
+                PyObject *ev_max = slot_get(&dsl, demand, D_EV_MAX_A);
                 if (ev_max == NULL) { Py_DECREF(upper_o); goto demand_fail; }
                 if (ev_max != Py_None) {
                     double ev = PyFloat_AsDouble(ev_max);
@@ -1046,7 +1183,7 @@ classify(PyObject *self, PyObject *args)
                     Py_DECREF(upper_o);
                 }
                 upper = floor(upper * 10 + 1e-7) / 10;
-                PyObject *ev_phases = PyObject_GetAttr(demand, s_ev_phases);
+                PyObject *ev_phases = slot_get(&dsl, demand, D_EV_PHASES);
                 int one = ev_phases == NULL ? -1
                                             : PyObject_RichCompareBool(ev_phases, one_obj, Py_EQ);
                 Py_XDECREF(ev_phases);
@@ -1089,9 +1226,9 @@ classify(PyObject *self, PyObject *args)
                     if (rc < 0) goto row_fail;
                     continue;
                 }
-                PyObject *weight = PyObject_GetAttr(demand, s_weight);
+                PyObject *weight = slot_get(&dsl, demand, D_WEIGHT);
                 PyObject *priority = weight == NULL ? NULL
-                                                    : PyObject_GetAttr(demand, s_priority);
+                                                    : slot_get(&dsl, demand, D_PRIORITY);
                 if (priority == NULL) {
                     Py_XDECREF(weight);
                     Py_DECREF(floor_o);
@@ -1171,10 +1308,10 @@ classify(PyObject *self, PyObject *args)
             if (old == NULL && PyErr_Occurred()) goto row_fail;
             int same = 0;
             if (old != NULL) {
-                PyObject *o_reason = PyObject_GetAttr(old, s_reason);
-                PyObject *o_limit = o_reason ? PyObject_GetAttr(old, s_limit_a) : NULL;
-                PyObject *o_panel = o_limit ? PyObject_GetAttr(old, s_panel_id) : NULL;
-                PyObject *o_phases = o_panel ? PyObject_GetAttr(old, s_phases) : NULL;
+                PyObject *o_reason = slot_get(&lsl, old, L_REASON);
+                PyObject *o_limit = o_reason ? slot_get(&lsl, old, L_LIMIT_A) : NULL;
+                PyObject *o_panel = o_limit ? slot_get(&lsl, old, L_PANEL_ID) : NULL;
+                PyObject *o_phases = o_panel ? slot_get(&lsl, old, L_PHASES) : NULL;
                 if (o_phases == NULL) {
                     same = -1;
                 }
@@ -1247,9 +1384,747 @@ done:
     return result;
 }
 
+/* ---- the per-flow passes (evsite.core.flowbuild, evsite.core.allocator) ---- */
+
+/* ``PyFloat_AsDouble`` of every item of a list (NULL with an exception). */
+static double *
+list_doubles(PyObject *list, const char *name)
+{
+    if (!PyList_Check(list)) {
+        PyErr_Format(PyExc_TypeError, "%s must be a list", name);
+        return NULL;
+    }
+    return read_doubles(list, PyList_GET_SIZE(list), name);
+}
+
+/* Items of a list of ints as Py_ssize_t, each in [0, bound) (NULL on error). */
+static Py_ssize_t *
+list_indices(PyObject *list, Py_ssize_t bound, const char *name)
+{
+    if (!PyList_Check(list)) {
+        PyErr_Format(PyExc_TypeError, "%s must be a list", name);
+        return NULL;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(list);
+    Py_ssize_t *out = PyMem_Malloc((size_t)(n ? n : 1) * sizeof(Py_ssize_t));
+    if (out == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_ssize_t v = PyLong_AsSsize_t(PyList_GET_ITEM(list, i));
+        if (v == -1 && PyErr_Occurred()) {
+            PyMem_Free(out);
+            return NULL;
+        }
+        if (v < 0 || v >= bound) {
+            PyErr_Format(PyExc_IndexError, "%s: %zd out of range", name, v);
+            PyMem_Free(out);
+            return NULL;
+        }
+        out[i] = v;
+    }
+    return out;
+}
+
+PyDoc_STRVAR(flow_resources_doc,
+"flow_resources(path_ids, circuit_firsts, uppers, counts, paths, path_phases,\n"
+"               room, n_panel_res, circuit_phases) -> (phases, circuits, resources)\n"
+"--\n\n"
+"Compiled second half of evsite.core.flowbuild.FlowBuilder.finish: each\n"
+"flow's phases, shared-circuit resources and engine resources, with the panel\n"
+"phases and circuits that cannot bind this cycle pruned (equal pruned paths\n"
+"are one tuple object, as the engine groups flows by it).");
+
+static PyObject *
+flow_resources(PyObject *self, PyObject *args)
+{
+    PyObject *path_ids_o, *firsts_o, *uppers_o, *counts_o, *paths, *path_phases;
+    PyObject *room_o, *circuit_phases;
+    Py_ssize_t n_panel;
+    if (!PyArg_ParseTuple(args, "OOOOO!O!O!nO!", &path_ids_o, &firsts_o, &uppers_o,
+                          &counts_o, &PyTuple_Type, &paths, &PyTuple_Type, &path_phases,
+                          &PyList_Type, &room_o, &n_panel, &PyDict_Type, &circuit_phases))
+        return NULL;
+    Py_ssize_t n_paths = PyTuple_GET_SIZE(paths);
+    Py_ssize_t n_res = PyList_GET_SIZE(room_o);
+    Py_ssize_t *path_ids = NULL;
+    double *uppers = NULL, *counts = NULL, *room = NULL, *by_path = NULL, *need = NULL;
+    double *c_need = NULL;
+    char *hot = NULL, *c_touched = NULL;
+    PyObject *phases = NULL, *circuits = NULL, *resources = NULL, *pruned = NULL;
+    PyObject *same = NULL, *result = NULL;
+
+    path_ids = list_indices(path_ids_o, n_paths, "path_ids");
+    if (path_ids == NULL) goto done;
+    Py_ssize_t n = PyList_GET_SIZE(path_ids_o);
+    if (!PyList_Check(firsts_o) || PyList_GET_SIZE(firsts_o) != n) {
+        PyErr_SetString(PyExc_ValueError, "circuit_firsts: one per flow");
+        goto done;
+    }
+    uppers = list_doubles(uppers_o, "uppers");
+    counts = uppers ? list_doubles(counts_o, "counts") : NULL;
+    room = counts ? list_doubles(room_o, "room") : NULL;
+    if (room == NULL) goto done;
+    if (PyList_GET_SIZE(uppers_o) != n || PyList_GET_SIZE(counts_o) != n
+        || n_panel > n_res || n_panel < 0) {
+        PyErr_SetString(PyExc_ValueError, "flow columns differ in length");
+        goto done;
+    }
+    phases = PyList_New(n);
+    circuits = PyList_New(n);
+    resources = PyList_New(n);
+    if (!phases || !circuits || !resources) goto done;
+
+    /* phases, and each flow's shared-circuit resources (rare: the builder's) */
+    for (Py_ssize_t f = 0; f < n; f++) {
+        PyObject *ph = PyTuple_GET_ITEM(path_phases, path_ids[f]);
+        if (!PyTuple_Check(ph)) {
+            PyErr_SetString(PyExc_TypeError, "path phases must be tuples");
+            goto done;
+        }
+        PyList_SET_ITEM(phases, f, Py_NewRef(ph));
+        PyObject *first = PyList_GET_ITEM(firsts_o, f);
+        int truth = PyObject_IsTrue(first);
+        if (truth < 0) goto done;
+        PyObject *extra;
+        if (truth) { /* FlowBuilder._circuit_resources: its phases of the circuit */
+            PyObject *cphases = PyDict_GetItemWithError(circuit_phases, first);
+            if (cphases == NULL) {
+                if (!PyErr_Occurred()) PyErr_SetObject(PyExc_KeyError, first);
+                goto done;
+            }
+            Py_ssize_t base = PyLong_AsSsize_t(first);
+            if (base == -1 && PyErr_Occurred()) goto done;
+            Py_ssize_t len = PyTuple_GET_SIZE(ph);
+            extra = PyTuple_New(len);
+            if (extra == NULL) goto done;
+            for (Py_ssize_t q = 0; q < len; q++) {
+                Py_ssize_t at = PySequence_Index(cphases, PyTuple_GET_ITEM(ph, q));
+                PyObject *r = at < 0 ? NULL : PyLong_FromSsize_t(base + at);
+                if (r == NULL) {
+                    Py_DECREF(extra);
+                    goto done;
+                }
+                PyTuple_SET_ITEM(extra, q, r);
+            }
+        }
+        else {
+            extra = PyTuple_New(0);
+            if (extra == NULL) goto done;
+        }
+        PyList_SET_ITEM(circuits, f, extra);
+    }
+
+    /* pruned paths: keep the panel phases the flows' upper bounds can fill */
+    by_path = PyMem_Calloc((size_t)(n_paths ? n_paths : 1), sizeof(double));
+    need = PyMem_Calloc((size_t)(n_panel ? n_panel : 1), sizeof(double));
+    hot = PyMem_Calloc((size_t)(n_panel ? n_panel : 1), 1);
+    if (!by_path || !need || !hot) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t f = 0; f < n; f++) by_path[path_ids[f]] += uppers[f] * counts[f];
+    for (Py_ssize_t k = 0; k < n_paths; k++) {
+        if (!by_path[k]) continue;
+        PyObject *path = PyTuple_GET_ITEM(paths, k);
+        if (!PyTuple_Check(path)) {
+            PyErr_SetString(PyExc_TypeError, "a path must be a tuple");
+            goto done;
+        }
+        for (Py_ssize_t q = 0; q < PyTuple_GET_SIZE(path); q++) {
+            Py_ssize_t r = PyLong_AsSsize_t(PyTuple_GET_ITEM(path, q));
+            if (r == -1 && PyErr_Occurred()) goto done;
+            if (r < 0 || r >= n_panel) {
+                PyErr_Format(PyExc_IndexError, "path resource %zd out of range", r);
+                goto done;
+            }
+            need[r] += by_path[k];
+        }
+    }
+    for (Py_ssize_t r = 0; r < n_panel; r++) hot[r] = need[r] > room[r] - EPS;
+    pruned = PyList_New(n_paths);
+    same = PyDict_New();
+    if (!pruned || !same) goto done;
+    for (Py_ssize_t k = 0; k < n_paths; k++) {
+        PyObject *path = PyTuple_GET_ITEM(paths, k);
+        PyObject *kept;
+        if (by_path[k]) {
+            Py_ssize_t len = PyTuple_GET_SIZE(path), m = 0;
+            kept = PyTuple_New(len);
+            if (kept == NULL) goto done;
+            for (Py_ssize_t q = 0; q < len; q++) {
+                PyObject *item = PyTuple_GET_ITEM(path, q);
+                if (hot[PyLong_AsSsize_t(item)]) PyTuple_SET_ITEM(kept, m++, Py_NewRef(item));
+            }
+            if (m < len && _PyTuple_Resize(&kept, m) < 0) goto done;
+        }
+        else {
+            kept = PyTuple_New(0);
+            if (kept == NULL) goto done;
+        }
+        PyObject *one = PyDict_SetDefault(same, kept, kept); /* borrowed */
+        Py_DECREF(kept);
+        if (one == NULL) goto done;
+        PyList_SET_ITEM(pruned, k, Py_NewRef(one));
+    }
+
+    /* live circuits: a circuit binds only if its ports may want more than its cap */
+    c_need = PyMem_Calloc((size_t)(n_res ? n_res : 1), sizeof(double));
+    c_touched = PyMem_Calloc((size_t)(n_res ? n_res : 1), 1);
+    if (!c_need || !c_touched) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t f = 0; f < n; f++) {
+        PyObject *extra = PyList_GET_ITEM(circuits, f);
+        for (Py_ssize_t q = 0; q < PyTuple_GET_SIZE(extra); q++) {
+            Py_ssize_t r = PyLong_AsSsize_t(PyTuple_GET_ITEM(extra, q));
+            if (r == -1 && PyErr_Occurred()) goto done;
+            if (r < 0 || r >= n_res) {
+                PyErr_Format(PyExc_IndexError, "circuit resource %zd out of range", r);
+                goto done;
+            }
+            c_need[r] = (c_touched[r] ? c_need[r] : 0.0) + uppers[f] * counts[f];
+            c_touched[r] = 1;
+        }
+    }
+    for (Py_ssize_t f = 0; f < n; f++) {
+        PyObject *extra = PyList_GET_ITEM(circuits, f);
+        PyObject *base = PyList_GET_ITEM(pruned, path_ids[f]);
+        Py_ssize_t len = PyTuple_GET_SIZE(extra), live = 0;
+        for (Py_ssize_t q = 0; q < len; q++) {
+            Py_ssize_t r = PyLong_AsSsize_t(PyTuple_GET_ITEM(extra, q));
+            live += c_need[r] > room[r] - EPS;
+        }
+        if (live == 0) {
+            PyList_SET_ITEM(resources, f, Py_NewRef(base));
+            continue;
+        }
+        Py_ssize_t b = PyTuple_GET_SIZE(base);
+        PyObject *res = PyTuple_New(b + live); /* its own object: its own group */
+        if (res == NULL) goto done;
+        for (Py_ssize_t q = 0; q < b; q++)
+            PyTuple_SET_ITEM(res, q, Py_NewRef(PyTuple_GET_ITEM(base, q)));
+        Py_ssize_t m = b;
+        for (Py_ssize_t q = 0; q < len; q++) {
+            PyObject *item = PyTuple_GET_ITEM(extra, q);
+            Py_ssize_t r = PyLong_AsSsize_t(item);
+            if (c_need[r] > room[r] - EPS) PyTuple_SET_ITEM(res, m++, Py_NewRef(item));
+        }
+        PyList_SET_ITEM(resources, f, res);
+    }
+    result = PyTuple_Pack(3, phases, circuits, resources);
+
+done:
+    Py_XDECREF(phases);
+    Py_XDECREF(circuits);
+    Py_XDECREF(resources);
+    Py_XDECREF(pruned);
+    Py_XDECREF(same);
+    PyMem_Free(path_ids);
+    PyMem_Free(uppers);
+    PyMem_Free(counts);
+    PyMem_Free(room);
+    PyMem_Free(by_path);
+    PyMem_Free(need);
+    PyMem_Free(hot);
+    PyMem_Free(c_need);
+    PyMem_Free(c_touched);
+    return result;
+}
+
+PyDoc_STRVAR(room_after_floors_doc,
+"room_after_floors(path_ids, floors, counts, circuits, paths, room) -> list\n"
+"--\n\n"
+"Compiled evsite.core.allocator._room_after_floors: the room left once\n"
+"``counts[f]`` connectors of every flow take their floor.");
+
+static PyObject *
+room_after_floors(PyObject *self, PyObject *args)
+{
+    PyObject *path_ids_o, *floors_o, *counts_o, *circuits, *paths, *room_o;
+    if (!PyArg_ParseTuple(args, "OOOO!O!O!", &path_ids_o, &floors_o, &counts_o,
+                          &PyList_Type, &circuits, &PyTuple_Type, &paths, &PyList_Type,
+                          &room_o))
+        return NULL;
+    Py_ssize_t n_paths = PyTuple_GET_SIZE(paths), n_res = PyList_GET_SIZE(room_o);
+    Py_ssize_t *path_ids = list_indices(path_ids_o, n_paths, "path_ids");
+    double *floors = path_ids ? list_doubles(floors_o, "floors") : NULL;
+    double *counts = floors ? list_doubles(counts_o, "counts") : NULL;
+    double *room = counts ? list_doubles(room_o, "room") : NULL;
+    double *by_path = PyMem_Calloc((size_t)(n_paths ? n_paths : 1), sizeof(double));
+    PyObject *result = NULL;
+    if (room == NULL || by_path == NULL) {
+        if (by_path == NULL) PyErr_NoMemory();
+        goto done;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(path_ids_o);
+    if (PyList_GET_SIZE(floors_o) != n || PyList_GET_SIZE(counts_o) != n
+        || PyList_GET_SIZE(circuits) != n) {
+        PyErr_SetString(PyExc_ValueError, "flow columns differ in length");
+        goto done;
+    }
+    for (Py_ssize_t f = 0; f < n; f++) {
+        double amount = floors[f] * counts[f];
+        by_path[path_ids[f]] += amount;
+        PyObject *circuit = PyList_GET_ITEM(circuits, f);
+        if (!PyTuple_Check(circuit)) {
+            PyErr_SetString(PyExc_TypeError, "a circuit must be a tuple");
+            goto done;
+        }
+        for (Py_ssize_t q = 0; q < PyTuple_GET_SIZE(circuit); q++) {
+            Py_ssize_t r = PyLong_AsSsize_t(PyTuple_GET_ITEM(circuit, q));
+            if (r == -1 && PyErr_Occurred()) goto done;
+            if (r < 0 || r >= n_res) {
+                PyErr_Format(PyExc_IndexError, "circuit resource %zd out of range", r);
+                goto done;
+            }
+            room[r] -= amount;
+        }
+    }
+    for (Py_ssize_t k = 0; k < n_paths; k++) {
+        if (!by_path[k]) continue;
+        PyObject *path = PyTuple_GET_ITEM(paths, k);
+        for (Py_ssize_t q = 0; q < PyTuple_GET_SIZE(path); q++) {
+            Py_ssize_t r = PyLong_AsSsize_t(PyTuple_GET_ITEM(path, q));
+            if (r == -1 && PyErr_Occurred()) goto done;
+            if (r < 0 || r >= n_res) {
+                PyErr_Format(PyExc_IndexError, "path resource %zd out of range", r);
+                goto done;
+            }
+            room[r] -= by_path[k];
+        }
+    }
+    result = PyList_New(n_res);
+    if (result == NULL) goto done;
+    for (Py_ssize_t r = 0; r < n_res; r++) {
+        PyObject *v = PyFloat_FromDouble(room[r]);
+        if (v == NULL) {
+            Py_CLEAR(result);
+            goto done;
+        }
+        PyList_SET_ITEM(result, r, v);
+    }
+
+done:
+    PyMem_Free(path_ids);
+    PyMem_Free(floors);
+    PyMem_Free(counts);
+    PyMem_Free(room);
+    PyMem_Free(by_path);
+    return result;
+}
+
+/* An engine flow's merge key (allocator._engine_flows): resources by identity. */
+typedef struct {
+    PyObject *res;
+    double weight, floor, upper;
+    long long prio;
+} EngineKey;
+
+PyDoc_STRVAR(fill_flows_doc,
+"fill_flows(resources, weights, floors, uppers, priority, counts, room,\n"
+"           upper_reason, phases, res_reason, n_panel, charger_cap,\n"
+"           charger_max, fair_share, unused) -> list\n"
+"--\n\n"
+"Compiled evsite.core.allocator._fill_by_class followed by _flow_limits:\n"
+"merge flows the engine cannot tell apart, water-fill the priority classes\n"
+"(highest first, floors taken), then round each flow's rate down to 0.1 A and\n"
+"name what binds it: per flow (limit, reason, panel id, phases), ``unused``\n"
+"for a flow with no admitted connector. ``room`` is updated in place.");
+
+static PyObject *
+fill_flows(PyObject *self, PyObject *args)
+{
+    PyObject *resources, *weights_o, *floors_o, *uppers_o, *prio_o, *counts_o, *room_o;
+    PyObject *upper_reason, *phases, *res_reason, *charger_cap, *charger_max;
+    PyObject *fair_share, *unused;
+    Py_ssize_t n_panel;
+    if (!PyArg_ParseTuple(args, "O!OOOOOO!O!O!O!nO!OOO", &PyList_Type, &resources,
+                          &weights_o, &floors_o, &uppers_o, &prio_o, &counts_o,
+                          &PyList_Type, &room_o, &PyList_Type, &upper_reason,
+                          &PyList_Type, &phases, &PyList_Type, &res_reason, &n_panel,
+                          &PyDict_Type, &charger_cap, &charger_max, &fair_share, &unused))
+        return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(resources), n_res = PyList_GET_SIZE(room_o);
+    double *weights = NULL, *floors = NULL, *uppers = NULL, *counts = NULL;
+    double *room = NULL, *room_before = NULL;
+    long long *prio = NULL;
+    Py_ssize_t *engine_of = NULL, *members = NULL;
+    EngineKey *ekeys = NULL;
+    double *e_w = NULL, *e_floor = NULL, *e_upper = NULL, *e_count = NULL;
+    double *e_rates = NULL;
+    long *e_binding = NULL;
+    PyObject **e_res = NULL;
+    Py_ssize_t *slots = NULL;
+    PyObject *result = NULL;
+
+    weights = list_doubles(weights_o, "weights");
+    floors = weights ? list_doubles(floors_o, "floors") : NULL;
+    uppers = floors ? list_doubles(uppers_o, "uppers") : NULL;
+    counts = uppers ? list_doubles(counts_o, "counts") : NULL;
+    room = counts ? list_doubles(room_o, "room") : NULL;
+    if (room == NULL) goto done;
+    if (PyList_GET_SIZE(weights_o) != n || PyList_GET_SIZE(floors_o) != n
+        || PyList_GET_SIZE(uppers_o) != n || PyList_GET_SIZE(counts_o) != n
+        || !PyList_Check(prio_o) || PyList_GET_SIZE(prio_o) != n
+        || PyList_GET_SIZE(upper_reason) != n || PyList_GET_SIZE(phases) != n) {
+        PyErr_SetString(PyExc_ValueError, "flow columns differ in length");
+        goto done;
+    }
+    size_t alloc = (size_t)(n ? n : 1);
+    prio = PyMem_Malloc(alloc * sizeof(long long));
+    engine_of = PyMem_Malloc(alloc * sizeof(Py_ssize_t));
+    members = PyMem_Malloc(alloc * sizeof(Py_ssize_t));
+    ekeys = PyMem_Malloc(alloc * sizeof(EngineKey));
+    e_w = PyMem_Malloc(alloc * sizeof(double));
+    e_floor = PyMem_Malloc(alloc * sizeof(double));
+    e_upper = PyMem_Malloc(alloc * sizeof(double));
+    e_count = PyMem_Malloc(alloc * sizeof(double));
+    e_rates = PyMem_Malloc(alloc * sizeof(double));
+    e_binding = PyMem_Malloc(alloc * sizeof(long));
+    e_res = PyMem_Malloc(alloc * sizeof(PyObject *));
+    size_t size = 16;
+    while (size < alloc * 2) size <<= 1;
+    slots = PyMem_Malloc(size * sizeof(Py_ssize_t));
+    room_before = PyMem_Malloc((size_t)(n_res ? n_res : 1) * sizeof(double));
+    if (!prio || !engine_of || !members || !ekeys || !e_w || !e_floor || !e_upper
+        || !e_count || !e_rates || !e_binding || !e_res || !slots || !room_before) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t f = 0; f < n; f++) {
+        prio[f] = PyLong_AsLongLong(PyList_GET_ITEM(prio_o, f));
+        if (prio[f] == -1 && PyErr_Occurred()) goto done;
+    }
+    memcpy(room_before, room, (size_t)n_res * sizeof(double));
+
+    /* merge: same resources object, weight, floor, upper bound and class */
+    for (size_t s = 0; s < size; s++) slots[s] = -1;
+    Py_ssize_t n_e = 0;
+    for (Py_ssize_t f = 0; f < n; f++) {
+        EngineKey k = {PyList_GET_ITEM(resources, f), weights[f], floors[f], uppers[f],
+                       prio[f]};
+        uint64_t h = 1469598103934665603ULL;
+        h = mix(h, (uint64_t)(uintptr_t)k.res);
+        h = mix(h, dbits(k.weight));
+        h = mix(h, dbits(k.floor));
+        h = mix(h, dbits(k.upper));
+        h = mix(h, (uint64_t)k.prio);
+        size_t s = (size_t)fmix64(h) & (size - 1);
+        Py_ssize_t e = -1;
+        while (slots[s] >= 0) {
+            EngineKey *o = &ekeys[slots[s]];
+            if (o->res == k.res && o->weight == k.weight && o->floor == k.floor
+                && o->upper == k.upper && o->prio == k.prio) {
+                e = slots[s];
+                break;
+            }
+            s = (s + 1) & (size - 1);
+        }
+        if (e < 0) {
+            e = slots[s] = n_e++;
+            ekeys[e] = k;
+            e_res[e] = k.res;
+            e_w[e] = k.weight;
+            e_floor[e] = k.floor;
+            e_upper[e] = k.upper;
+            e_count[e] = counts[f];
+        }
+        else {
+            e_count[e] += counts[f];
+        }
+        engine_of[f] = e;
+    }
+    for (Py_ssize_t e = 0; e < n_e; e++) {
+        e_rates[e] = 0.0;
+        e_binding[e] = CAPPED;
+    }
+
+    /* the priority classes, highest first; lower classes keep their floors */
+    FillArgs fa = {n_e, n_res, e_res, e_w, e_floor, e_upper, e_count, room, e_rates,
+                   e_binding};
+    long long done_above = 0;
+    int any_done = 0;
+    for (;;) {
+        /* the highest class below the ones filled */
+        int found = 0;
+        long long cls = 0;
+        for (Py_ssize_t e = 0; e < n_e; e++) {
+            if (!e_count[e]) continue;
+            long long p = ekeys[e].prio;
+            if (any_done && p >= done_above) continue;
+            if (!found || p > cls) {
+                cls = p;
+                found = 1;
+            }
+        }
+        if (!found) break;
+        Py_ssize_t m = 0;
+        for (Py_ssize_t e = 0; e < n_e; e++)
+            if (e_count[e] && ekeys[e].prio == cls) members[m++] = e;
+        if (fill_core(&fa, members, m, 1) < 0) goto done;
+        done_above = cls;
+        any_done = 1;
+    }
+
+    /* round down to 0.1 A and name what binds each flow */
+    result = PyList_New(n);
+    if (result == NULL) goto done;
+    for (Py_ssize_t f = 0; f < n; f++) {
+        if (!counts[f]) {
+            PyList_SET_ITEM(result, f, Py_NewRef(unused));
+            continue;
+        }
+        Py_ssize_t e = engine_of[f];
+        double limit = floor(e_rates[e] * 10 + 1e-7) / 10;
+        PyObject *limit_o;
+        if (limit < floors[f]) limit_o = Py_NewRef(PyList_GET_ITEM(floors_o, f));
+        else limit_o = PyFloat_FromDouble(limit);
+        if (limit_o == NULL) goto fail;
+        limit = PyFloat_AS_DOUBLE(limit_o);
+        long r = e_binding[e];
+        PyObject *reason, *panel_id;
+        if (r == CAPPED) {
+            reason = PyList_GET_ITEM(upper_reason, f);
+            panel_id = Py_None;
+        }
+        else {
+            if (r < 0 || r >= PyList_GET_SIZE(res_reason)) {
+                Py_DECREF(limit_o);
+                PyErr_Format(PyExc_IndexError, "res_reason: %ld out of range", r);
+                goto fail;
+            }
+            PyObject *pair = PyList_GET_ITEM(res_reason, r);
+            if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
+                Py_DECREF(limit_o);
+                PyErr_SetString(PyExc_TypeError, "res_reason items must be pairs");
+                goto fail;
+            }
+            reason = PyTuple_GET_ITEM(pair, 0);
+            panel_id = PyTuple_GET_ITEM(pair, 1);
+            if (r >= n_panel && reason == charger_max) { /* a shared circuit */
+                PyObject *key = PyLong_FromLong(r);
+                PyObject *cap = key ? PyDict_GetItemWithError(charger_cap, key) : NULL;
+                Py_XDECREF(key);
+                if (cap == NULL) {
+                    if (!PyErr_Occurred()) PyErr_Format(PyExc_KeyError, "%ld", r);
+                    Py_DECREF(limit_o);
+                    goto fail;
+                }
+                double c = PyFloat_AsDouble(cap);
+                if (c == -1.0 && PyErr_Occurred()) {
+                    Py_DECREF(limit_o);
+                    goto fail;
+                }
+                if (limit < c - EPS) reason = fair_share;
+            }
+        }
+        PyObject *out = PyTuple_Pack(4, limit_o, reason, panel_id, PyList_GET_ITEM(phases, f));
+        Py_DECREF(limit_o);
+        if (out == NULL) goto fail;
+        PyList_SET_ITEM(result, f, out);
+    }
+    for (Py_ssize_t r = 0; r < n_res; r++) {
+        if (memcmp(&room_before[r], &room[r], sizeof(double)) == 0) continue;
+        if (list_put(room_o, r, PyFloat_FromDouble(room[r])) < 0) goto fail;
+    }
+    goto done;
+fail:
+    Py_CLEAR(result);
+done:
+    PyMem_Free(weights);
+    PyMem_Free(floors);
+    PyMem_Free(uppers);
+    PyMem_Free(counts);
+    PyMem_Free(room);
+    PyMem_Free(room_before);
+    PyMem_Free(prio);
+    PyMem_Free(engine_of);
+    PyMem_Free(members);
+    PyMem_Free(ekeys);
+    PyMem_Free(e_w);
+    PyMem_Free(e_floor);
+    PyMem_Free(e_upper);
+    PyMem_Free(e_count);
+    PyMem_Free(e_rates);
+    PyMem_Free(e_binding);
+    PyMem_Free(e_res);
+    PyMem_Free(slots);
+    return result;
+}
+
+PyDoc_STRVAR(connector_limits_doc,
+"connector_limits(keys, outs, flow_of, before, limits, new_limit)\n"
+"--\n\n"
+"Compiled loop of evsite.core.allocator._competing_limits: every competing\n"
+"connector gets its flow's limit (``outs[flow_of[j]]``, or ``outs[j]`` when\n"
+"``flow_of`` is None), reusing the previous ConnectorLimit when unchanged.");
+
+static PyObject *
+connector_limits(PyObject *self, PyObject *args)
+{
+    PyObject *keys, *outs, *flow_of, *before, *limits, *new_limit;
+    if (!PyArg_ParseTuple(args, "O!O!OOO!O", &PyList_Type, &keys, &PyList_Type, &outs,
+                          &flow_of, &before, &PyDict_Type, &limits, &new_limit))
+        return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(keys), n_outs = PyList_GET_SIZE(outs);
+    Py_ssize_t *fids = NULL;
+    if (flow_of != Py_None) {
+        fids = list_indices(flow_of, n_outs, "flow_of");
+        if (fids == NULL) return NULL;
+        if (PyList_GET_SIZE(flow_of) != n) {
+            PyMem_Free(fids);
+            PyErr_SetString(PyExc_ValueError, "flow_of: one per connector");
+            return NULL;
+        }
+    }
+    else if (n_outs != n) {
+        PyErr_SetString(PyExc_ValueError, "outs: one per connector");
+        return NULL;
+    }
+    PyObject *result = NULL;
+    Slots lsl = {NULL, 0, 4, limit_names, {0}};
+    for (Py_ssize_t j = 0; j < n; j++) {
+        PyObject *key = PyList_GET_ITEM(keys, j);
+        PyObject *out = PyList_GET_ITEM(outs, fids ? fids[j] : j);
+        if (!PyTuple_Check(out) || PyTuple_GET_SIZE(out) != 4 || !PyTuple_Check(key)
+            || PyTuple_GET_SIZE(key) != 2) {
+            PyErr_SetString(PyExc_TypeError, "keys must be pairs and outs 4-tuples");
+            goto done;
+        }
+        PyObject *limit = PyTuple_GET_ITEM(out, 0), *reason = PyTuple_GET_ITEM(out, 1);
+        PyObject *panel_id = PyTuple_GET_ITEM(out, 2), *phases = PyTuple_GET_ITEM(out, 3);
+        PyObject *old = map_get(before, key);
+        if (old == NULL && PyErr_Occurred()) goto done;
+        int same = 0;
+        if (old != NULL) {
+            PyObject *o_limit = slot_get(&lsl, old, L_LIMIT_A);
+            same = o_limit ? PyObject_RichCompareBool(o_limit, limit, Py_EQ) : -1;
+            Py_XDECREF(o_limit);
+            if (same > 0) {
+                PyObject *o_reason = slot_get(&lsl, old, L_REASON);
+                same = o_reason ? o_reason == reason : -1;
+                Py_XDECREF(o_reason);
+            }
+            if (same > 0) {
+                PyObject *o_panel = slot_get(&lsl, old, L_PANEL_ID);
+                same = o_panel ? PyObject_RichCompareBool(o_panel, panel_id, Py_EQ) : -1;
+                Py_XDECREF(o_panel);
+            }
+            if (same > 0) {
+                PyObject *o_phases = slot_get(&lsl, old, L_PHASES);
+                same = o_phases ? PyObject_RichCompareBool(o_phases, phases, Py_EQ) : -1;
+                Py_XDECREF(o_phases);
+            }
+            if (same < 0) {
+                Py_DECREF(old);
+                goto done;
+            }
+        }
+        if (!same) {
+            Py_XDECREF(old);
+            old = PyObject_CallFunctionObjArgs(new_limit, PyTuple_GET_ITEM(key, 0),
+                                               PyTuple_GET_ITEM(key, 1), limit, reason,
+                                               panel_id, phases, NULL);
+            if (old == NULL) goto done;
+        }
+        int rc = PyDict_SetItem(limits, key, old);
+        Py_DECREF(old);
+        if (rc < 0) goto done;
+    }
+    result = Py_NewRef(Py_None);
+done:
+    PyMem_Free(fids);
+    return result;
+}
+
+PyDoc_STRVAR(panel_sums_doc,
+"panel_sums(path_ids, per_flow, counts, paths, n_panel_res) -> list\n"
+"--\n\n"
+"Compiled sums of evsite.core.allocator._panels: per panel phase, the limits\n"
+"of the admitted connectors beneath (summed per distinct path first).");
+
+static PyObject *
+panel_sums(PyObject *self, PyObject *args)
+{
+    PyObject *path_ids_o, *per_flow, *counts_o, *paths;
+    Py_ssize_t n_panel;
+    if (!PyArg_ParseTuple(args, "OO!OO!n", &path_ids_o, &PyList_Type, &per_flow,
+                          &counts_o, &PyTuple_Type, &paths, &n_panel))
+        return NULL;
+    Py_ssize_t n_paths = PyTuple_GET_SIZE(paths);
+    Py_ssize_t *path_ids = list_indices(path_ids_o, n_paths, "path_ids");
+    double *counts = path_ids ? list_doubles(counts_o, "counts") : NULL;
+    double *by_path = PyMem_Calloc((size_t)(n_paths ? n_paths : 1), sizeof(double));
+    double *allocated = PyMem_Calloc((size_t)(n_panel > 0 ? n_panel : 1), sizeof(double));
+    PyObject *result = NULL;
+    if (counts == NULL || by_path == NULL || allocated == NULL || n_panel < 0) {
+        if (counts != NULL && !PyErr_Occurred()) {
+            if (n_panel < 0) PyErr_SetString(PyExc_ValueError, "n_panel_res < 0");
+            else PyErr_NoMemory();
+        }
+        goto done;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(path_ids_o);
+    if (PyList_GET_SIZE(per_flow) != n || PyList_GET_SIZE(counts_o) != n) {
+        PyErr_SetString(PyExc_ValueError, "flow columns differ in length");
+        goto done;
+    }
+    for (Py_ssize_t f = 0; f < n; f++) {
+        PyObject *out = PyList_GET_ITEM(per_flow, f);
+        if (!PyTuple_Check(out) || PyTuple_GET_SIZE(out) < 1) {
+            PyErr_SetString(PyExc_TypeError, "per_flow items must be tuples");
+            goto done;
+        }
+        double limit = PyFloat_AsDouble(PyTuple_GET_ITEM(out, 0));
+        if (limit == -1.0 && PyErr_Occurred()) goto done;
+        by_path[path_ids[f]] += limit * counts[f];
+    }
+    for (Py_ssize_t k = 0; k < n_paths; k++) {
+        if (!by_path[k]) continue;
+        PyObject *path = PyTuple_GET_ITEM(paths, k);
+        if (!PyTuple_Check(path)) {
+            PyErr_SetString(PyExc_TypeError, "a path must be a tuple");
+            goto done;
+        }
+        for (Py_ssize_t q = 0; q < PyTuple_GET_SIZE(path); q++) {
+            Py_ssize_t r = PyLong_AsSsize_t(PyTuple_GET_ITEM(path, q));
+            if (r == -1 && PyErr_Occurred()) goto done;
+            if (r < 0 || r >= n_panel) {
+                PyErr_Format(PyExc_IndexError, "path resource %zd out of range", r);
+                goto done;
+            }
+            allocated[r] += by_path[k];
+        }
+    }
+    result = PyList_New(n_panel);
+    if (result == NULL) goto done;
+    for (Py_ssize_t r = 0; r < n_panel; r++) {
+        PyObject *v = PyFloat_FromDouble(allocated[r]);
+        if (v == NULL) {
+            Py_CLEAR(result);
+            goto done;
+        }
+        PyList_SET_ITEM(result, r, v);
+    }
+done:
+    PyMem_Free(path_ids);
+    PyMem_Free(counts);
+    PyMem_Free(by_path);
+    PyMem_Free(allocated);
+    return result;
+}
+
 static PyMethodDef native_methods[] = {
     {"fill_into", fill_into, METH_VARARGS, fill_into_doc},
     {"classify", classify, METH_VARARGS, classify_doc},
+    {"flow_resources", flow_resources, METH_VARARGS, flow_resources_doc},
+    {"room_after_floors", room_after_floors, METH_VARARGS, room_after_floors_doc},
+    {"fill_flows", fill_flows, METH_VARARGS, fill_flows_doc},
+    {"connector_limits", connector_limits, METH_VARARGS, connector_limits_doc},
+    {"panel_sums", panel_sums, METH_VARARGS, panel_sums_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1284,12 +2159,16 @@ intern_names(void)
     INTERN(s_phases, "phases");
     INTERN(s_not_steered, "_not_steered");
     INTERN(s_stale_cap, "_stale_cap");
-    INTERN(s_competing, "_competing");
     INTERN(s_circuit, "_circuit");
     INTERN(s_no_increase, "_no_increase");
     INTERN(s_floor, "_floor");
     INTERN(s_limit_of, "limit_of");
 #undef INTERN
+    PyObject *d[8] = {s_active, s_access_closed, s_delayed, s_charge_now, s_ev_max_a,
+                      s_ev_phases, s_weight, s_priority};
+    memcpy(demand_names, d, sizeof d);
+    PyObject *l[4] = {s_limit_a, s_reason, s_panel_id, s_phases};
+    memcpy(limit_names, l, sizeof l);
     if ((one_obj = PyLong_FromLong(1)) == NULL) return -1;
     if ((zero_float = PyFloat_FromDouble(0.0)) == NULL) return -1;
     return 0;

@@ -19,3 +19,55 @@ def classify(
     reasons: tuple[Any, ...],
     new_limit: Callable[..., Any],
 ) -> tuple[list[Any], ...]: ...
+
+def flow_resources(
+    path_ids: list[int],
+    circuit_firsts: list[int],
+    uppers: list[float],
+    counts: list[int],
+    paths: tuple[tuple[int, ...], ...],
+    path_phases: tuple[Any, ...],
+    room: list[float],
+    n_panel_res: int,
+    circuit_phases: dict[int, tuple[Any, ...]],
+) -> tuple[list[Any], list[tuple[int, ...]], list[tuple[int, ...]]]: ...
+def room_after_floors(
+    path_ids: list[int],
+    floors: list[float],
+    counts: list[int],
+    circuits: list[tuple[int, ...]],
+    paths: tuple[tuple[int, ...], ...],
+    room: list[float],
+) -> list[float]: ...
+def fill_flows(
+    resources: list[Any],
+    weights: list[float],
+    floors: list[float],
+    uppers: list[float],
+    priority: list[int],
+    counts: list[int],
+    room: list[float],
+    upper_reason: list[Any],
+    phases: list[Any],
+    res_reason: list[Any],
+    n_panel: int,
+    charger_cap: dict[int, float],
+    charger_max: Any,
+    fair_share: Any,
+    unused: Any,
+) -> list[Any]: ...
+def connector_limits(
+    keys: list[Any],
+    outs: list[Any],
+    flow_of: list[int] | None,
+    before: Any,
+    limits: dict[Any, Any],
+    new_limit: Callable[..., Any],
+) -> None: ...
+def panel_sums(
+    path_ids: list[int],
+    per_flow: list[Any],
+    counts: list[int],
+    paths: tuple[tuple[int, ...], ...],
+    n_panel_res: int,
+) -> list[float]: ...

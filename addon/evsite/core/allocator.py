@@ -37,6 +37,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from evsite.config.models import Phase
+from evsite.core import native
 from evsite.core.allocation_model import (
     Allocation,
     ConnectorKey,
@@ -82,8 +83,7 @@ def allocate(snapshot: Snapshot) -> Allocation:
     initial_room = [max(0.0, r) for r in build.room]
     rotation = snapshot.previous.rotation if snapshot.previous else RotationState()
     counts, blocked, room = _admit(build, rotation, initial_room)
-    rates, binding = _fill_by_class(build, counts, room)
-    per_flow = _flow_limits(build, counts, rates, binding)
+    per_flow = _fill_and_round(build, counts, room)
     limits = build.fixed  # the builder's own dict: fixed connectors first
     _competing_limits(build, limits, per_flow, blocked, initial_room)
     return Allocation(
@@ -146,6 +146,17 @@ def _room_after_floors(
     Floors are summed per distinct path, then spread over the path's resources.
     """
     flows = build.flows
+    compiled = native.NATIVE
+    if compiled is not None:  # the same loop in C, bit-identical (native.py)
+        left: list[float] = compiled.room_after_floors(
+            flows.path_ids,
+            flows.floors,
+            counts,
+            flows.circuits,
+            build.plan.paths,
+            initial_room,
+        )
+        return left
     all_paths = build.plan.paths
     by_path = [0.0] * len(all_paths)
     room = list(initial_room)
@@ -161,6 +172,35 @@ def _room_after_floors(
             for r in all_paths[path_id]:
                 room[r] -= total
     return room
+
+
+def _fill_and_round(
+    build: FlowBuilder, counts: list[int], room: list[float]
+) -> list[FlowLimit]:
+    """Water-fill every class, then round and label each flow's rate."""
+    compiled = native.NATIVE
+    if compiled is None:
+        rates, binding = _fill_by_class(build, counts, room)
+        return _flow_limits(build, counts, rates, binding)
+    flows = build.flows  # the same two passes in C, bit-identical (native.py)
+    per_flow: list[FlowLimit] = compiled.fill_flows(
+        flows.resources,
+        flows.weights,
+        flows.floors,
+        flows.uppers,
+        flows.priority,
+        counts,
+        room,
+        flows.upper_reason,
+        flows.phases,
+        build.res_reason,
+        build.n_panel_res,
+        build.charger_cap,
+        Reason.CHARGER_MAX,
+        Reason.FAIR_SHARE,
+        _UNUSED,
+    )
+    return per_flow
 
 
 def _fill_by_class(
@@ -277,6 +317,17 @@ def _competing_limits(
             _refused(build, blocked[j], fid, initial_room) if j in blocked else out
             for j, (fid, out) in enumerate(zip(flows.flow_of, outs, strict=True))
         ]
+    compiled = native.NATIVE
+    if compiled is not None:  # the same loop in C, bit-identical (native.py)
+        if isinstance(outs, list):
+            compiled.connector_limits(
+                flows.keys, outs, None, build.before, limits, new_limit
+            )
+        else:
+            compiled.connector_limits(
+                flows.keys, per_flow, flows.flow_of, build.before, limits, new_limit
+            )
+        return
     for key, (limit, reason, panel_id, phases) in zip(flows.keys, outs, strict=True):
         old = get(key)  # reuse the previous object when nothing changed
         if (
@@ -307,16 +358,24 @@ def _panels(
     build: FlowBuilder, per_flow: list[FlowLimit], counts: list[int]
 ) -> dict[str, PanelAllocation]:
     """Per-panel, per-phase capacity, available, allocated, reserved and measured."""
-    allocated = [0.0] * build.n_panel_res
-    # Sum per distinct path first: many connectors share a path.
     all_paths = build.plan.paths
-    by_path = [0.0] * len(all_paths)
-    for path_id, out, count in zip(build.flows.path_ids, per_flow, counts, strict=True):
-        by_path[path_id] += out[0] * count  # an unused flow has a count of 0
-    for path_id, amps in enumerate(by_path):
-        if amps:
-            for r in all_paths[path_id]:
-                allocated[r] += amps
+    compiled = native.NATIVE
+    if compiled is not None:  # the same sums in C, bit-identical (native.py)
+        allocated = compiled.panel_sums(
+            build.flows.path_ids, per_flow, counts, all_paths, build.n_panel_res
+        )
+    else:
+        allocated = [0.0] * build.n_panel_res
+        # Sum per distinct path first: many connectors share a path.
+        by_path = [0.0] * len(all_paths)
+        for path_id, out, count in zip(
+            build.flows.path_ids, per_flow, counts, strict=True
+        ):
+            by_path[path_id] += out[0] * count  # an unused flow has a count of 0
+        for path_id, amps in enumerate(by_path):
+            if amps:
+                for r in all_paths[path_id]:
+                    allocated[r] += amps
     result: dict[str, PanelAllocation] = {}
     index, plain, reserved = build.plan.index, build.plan.plain, build.reserved
     for pid, cap in build.caps.items():

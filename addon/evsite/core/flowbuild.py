@@ -344,6 +344,20 @@ class FlowBuilder:
             list(c) for c in cols[:5]
         )
         f.upper_reason, f.priority = list(cols[5]), list(cols[6])
+        compiled = native.NATIVE
+        if compiled is not None:  # the same passes in C, bit-identical (native.py)
+            f.phases, f.circuits, f.resources = compiled.flow_resources(
+                f.path_ids,
+                circuits,
+                f.uppers,
+                f.counts,
+                self.plan.paths,
+                self.plan.path_phases,
+                self.room,
+                self.n_panel_res,
+                self._circuit_phases,
+            )
+            return
         path_phases = self.plan.path_phases
         f.phases = [path_phases[p] for p in f.path_ids]
         f.circuits = [
