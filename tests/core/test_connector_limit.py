@@ -1,4 +1,4 @@
-"""``new_limit()`` builds exactly the ``ConnectorLimit`` value the dataclass builds."""
+"""The fast constructors build exactly the values the dataclasses build."""
 
 from __future__ import annotations
 
@@ -9,7 +9,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from evsite.config.models import Phase
-from evsite.core.allocation_model import ConnectorLimit, Reason, new_limit
+from evsite.core.allocation_model import (
+    ConnectorLimit,
+    PanelAllocation,
+    Reason,
+    new_limit,
+    new_panel_allocation,
+)
 
 
 @given(
@@ -29,3 +35,22 @@ def test_new_limit_is_the_dataclass_value(
     assert made.reason_text == built.reason_text
     with pytest.raises(FrozenInstanceError):
         made.limit_a = 1.0  # type: ignore[misc]
+
+
+def test_new_panel_allocation_is_the_dataclass_value() -> None:
+    fields = (
+        "p1",
+        {Phase.L1: 32.0},
+        {Phase.L1: 30.5},
+        {Phase.L1: 12.0},
+        {Phase.L1: 0.0},
+        None,
+        False,
+        True,
+    )
+    made = new_panel_allocation(*fields)
+    built = PanelAllocation(*fields)
+    assert made == built
+    assert repr(made) == repr(built)
+    with pytest.raises(FrozenInstanceError):
+        made.stale = True  # type: ignore[misc]

@@ -9,6 +9,7 @@ skipping.
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import sys
@@ -162,3 +163,24 @@ def test_allocate_is_identical_on_benchmark_sites(
         compiled, python = _both(snapshot)
         assert compiled == python
         previous = compiled  # type: ignore[assignment]
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    x=st.one_of(
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.floats(-1000, 1000),
+        st.integers(-100_000, 100_000).map(lambda k: k / 1000 + 0.0005),
+        st.integers(0, 10_000).map(lambda k: k * 0.1),
+    )
+)
+def test_round3_is_python_round(x: float) -> None:
+    """The panel figures' rounding: ``round(x, 3)``, sign of zero included."""
+    from evsite.core import _native
+
+    got, want = _native.round3(x), round(x, 3)
+    if math.isnan(want):
+        assert math.isnan(got)
+    else:
+        assert got == want
+        assert math.copysign(1.0, got) == math.copysign(1.0, want)

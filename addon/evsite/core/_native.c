@@ -733,8 +733,9 @@ done:
 static PyObject *s_active, *s_access_closed, *s_delayed, *s_charge_now, *s_ev_max_a;
 static PyObject *s_ev_phases, *s_weight, *s_priority, *s_online, *s_controllable;
 static PyObject *s_maintenance, *s_offline_allocation_a, *s_reason, *s_limit_a;
-static PyObject *s_panel_id, *s_phases, *s_not_steered, *s_stale_cap;
-static PyObject *s_circuit, *s_no_increase, *s_floor, *s_limit_of;
+static PyObject *s_panel_id, *s_phases, *s_stale_cap, *s_no_increase, *s_floor;
+static PyObject *s_available_a, *s_measured_a, *s_stale, *s_shed, *s_capacity_a;
+static PyObject *s_admitted_since;
 static PyObject *one_obj, *zero_float;
 
 /* ``mapping.get(key)`` as a new reference (NULL with no error: missing). */
@@ -823,6 +824,140 @@ enum { D_ACTIVE, D_ACCESS_CLOSED, D_DELAYED, D_CHARGE_NOW, D_EV_MAX_A, D_EV_PHAS
 enum { L_LIMIT_A, L_REASON, L_PANEL_ID, L_PHASES };
 
 static PyObject *demand_names[8], *limit_names[4];
+
+/* FlowBuilder.limit_of: the previous ConnectorLimit of ``key`` when its limit,
+ * reason, panel and phases are the same, else ``new_limit(...)`` (new ref). */
+static PyObject *
+limit_or_old(Slots *lsl, PyObject *before, PyObject *key, PyObject *limit,
+             PyObject *reason, PyObject *panel_id, PyObject *phases, PyObject *new_limit)
+{
+    PyObject *old = map_get(before, key);
+    if (old == NULL && PyErr_Occurred()) return NULL;
+    if (old != NULL) {
+        PyObject *v = slot_get(lsl, old, L_LIMIT_A);
+        int same = v ? PyObject_RichCompareBool(v, limit, Py_EQ) : -1;
+        Py_XDECREF(v);
+        if (same > 0) {
+            v = slot_get(lsl, old, L_REASON);
+            same = v ? v == reason : -1;
+            Py_XDECREF(v);
+        }
+        if (same > 0) {
+            v = slot_get(lsl, old, L_PANEL_ID);
+            same = v ? PyObject_RichCompareBool(v, panel_id, Py_EQ) : -1;
+            Py_XDECREF(v);
+        }
+        if (same > 0) {
+            v = slot_get(lsl, old, L_PHASES);
+            same = v ? PyObject_RichCompareBool(v, phases, Py_EQ) : -1;
+            Py_XDECREF(v);
+        }
+        if (same != 0) {
+            if (same < 0) Py_CLEAR(old);
+            return old;
+        }
+        Py_DECREF(old);
+    }
+    return PyObject_CallFunctionObjArgs(new_limit, PyTuple_GET_ITEM(key, 0),
+                                        PyTuple_GET_ITEM(key, 1), limit, reason, panel_id,
+                                        phases, NULL);
+}
+
+/* What the rare rows of the classification touch on the builder. */
+typedef struct {
+    PyObject *fixed, *before, *new_limit, *reserved, *room, *paths, *offline;
+    PyObject *res_reason, *charger_cap, *circuit_phases;
+    Slots *lsl;
+} Builder;
+
+/* FlowBuilder._fix_all: every connector of the row at ``limit`` for ``reason``. */
+static int
+fix_all(Builder *b, PyObject *row, double limit, PyObject *reason)
+{
+    PyObject *ckeys = PyTuple_GET_ITEM(row, 1), *phases = PyTuple_GET_ITEM(row, 9);
+    PyObject *limit_o = PyFloat_FromDouble(limit);
+    if (limit_o == NULL) return -1;
+    for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(ckeys); k++) {
+        PyObject *key = PyTuple_GET_ITEM(ckeys, k);
+        if (!PyTuple_Check(key) || PyTuple_GET_SIZE(key) != 2) {
+            PyErr_SetString(PyExc_TypeError, "a connector key must be a pair");
+            Py_DECREF(limit_o);
+            return -1;
+        }
+        PyObject *lim = limit_or_old(b->lsl, b->before, key, limit_o, reason, Py_None,
+                                     phases, b->new_limit);
+        int rc = lim == NULL ? -1 : PyDict_SetItem(b->fixed, key, lim);
+        Py_XDECREF(lim);
+        if (rc < 0) {
+            Py_DECREF(limit_o);
+            return -1;
+        }
+    }
+    Py_DECREF(limit_o);
+    return 0;
+}
+
+/* list[i] += delta, with Python float arithmetic. */
+static int
+list_add(PyObject *list, Py_ssize_t i, double delta)
+{
+    double v = PyFloat_AsDouble(PyList_GET_ITEM(list, i));
+    if (v == -1.0 && PyErr_Occurred()) return -1;
+    return list_put(list, i, PyFloat_FromDouble(v + delta));
+}
+
+/* FlowBuilder._reserve: ``amps`` per phase in every ancestor, then fixed. */
+static int
+reserve(Builder *b, PyObject *row, PyObject *amps_o, PyObject *reason)
+{
+    double amps = PyFloat_AsDouble(amps_o);
+    if (amps == -1.0 && PyErr_Occurred()) return -1;
+    Py_ssize_t path_id = PyLong_AsSsize_t(PyTuple_GET_ITEM(row, 7));
+    if (path_id == -1 && PyErr_Occurred()) return -1;
+    if (path_id < 0 || path_id >= PyTuple_GET_SIZE(b->paths)) {
+        PyErr_Format(PyExc_IndexError, "path %zd out of range", path_id);
+        return -1;
+    }
+    PyObject *path = PyTuple_GET_ITEM(b->paths, path_id);
+    Py_ssize_t n_reserved = PyList_GET_SIZE(b->reserved);
+    for (Py_ssize_t q = 0; q < PyTuple_GET_SIZE(path); q++) {
+        Py_ssize_t r = PyLong_AsSsize_t(PyTuple_GET_ITEM(path, q));
+        if (r == -1 && PyErr_Occurred()) return -1;
+        if (r < 0 || r >= n_reserved || r >= PyList_GET_SIZE(b->room)) {
+            PyErr_Format(PyExc_IndexError, "path resource %zd out of range", r);
+            return -1;
+        }
+        if (list_add(b->reserved, r, amps) < 0 || list_add(b->room, r, -amps) < 0)
+            return -1;
+    }
+    double limit = amps > 0 ? floor(amps * 10 + 1e-7) / 10 : 0.0; /* floor_step */
+    return fix_all(b, row, limit, reason);
+}
+
+/* FlowBuilder._circuit: resources for a shared charger circuit; its first. */
+static Py_ssize_t
+add_circuit(Builder *b, PyObject *phases, PyObject *cap, PyObject *reason)
+{
+    Py_ssize_t first = PyList_GET_SIZE(b->room);
+    PyObject *first_o = PyLong_FromSsize_t(first);
+    if (first_o == NULL) return -1;
+    int rc = PyDict_SetItem(b->circuit_phases, first_o, phases);
+    Py_DECREF(first_o);
+    if (rc < 0) return -1;
+    for (Py_ssize_t q = 0; q < PyTuple_GET_SIZE(phases); q++) {
+        PyObject *at = PyLong_FromSsize_t(PyList_GET_SIZE(b->room));
+        if (at == NULL) return -1;
+        rc = PyDict_SetItem(b->charger_cap, at, cap);
+        Py_DECREF(at);
+        if (rc < 0 || PyList_Append(b->room, cap) < 0) return -1;
+        PyObject *pair = PyTuple_Pack(2, reason, Py_None);
+        if (pair == NULL) return -1;
+        rc = PyList_Append(b->res_reason, pair);
+        Py_DECREF(pair);
+        if (rc < 0) return -1;
+    }
+    return first;
+}
 
 /* One merged flow's key, compared like the Python tuple key (== per field). */
 typedef struct {
@@ -945,9 +1080,9 @@ PyDoc_STRVAR(classify_doc,
 "(``builder.flows.counts``, ``.keys``, ``.flow_of``). Returns the flow key\n"
 "columns (path ids, circuits, weights, floors, uppers, upper reasons,\n"
 "priorities), as ``zip(*builder._index)`` gives them on the Python path.\n"
-"``reasons``: (NOT_CHARGING, SCOPE_CLOSED, DELAYED, CHARGER_MAX, EV_MAX).\n"
-"Rare rows (charger states, stale meters, shared circuits) call the builder's\n"
-"own methods, as the Python loop does.");
+"``reasons``: (NOT_CHARGING, SCOPE_CLOSED, DELAYED, CHARGER_MAX, EV_MAX,\n"
+"OFFLINE_RESERVED, UNCONTROLLABLE, MAINTENANCE). Rows below a stale meter call\n"
+"the builder's own _stale_cap, _no_increase and _floor, as the Python loop does.");
 
 static PyObject *
 classify(PyObject *self, PyObject *args)
@@ -956,8 +1091,8 @@ classify(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "OO!O!O", &builder, &PyTuple_Type, &rows, &PyTuple_Type,
                           &reasons, &new_limit))
         return NULL;
-    if (PyTuple_GET_SIZE(reasons) != 5) {
-        PyErr_SetString(PyExc_ValueError, "reasons: expected 5 Reason members");
+    if (PyTuple_GET_SIZE(reasons) != 8) {
+        PyErr_SetString(PyExc_ValueError, "reasons: expected 8 Reason members");
         return NULL;
     }
     PyObject *r_not_charging = PyTuple_GET_ITEM(reasons, 0);
@@ -965,6 +1100,9 @@ classify(PyObject *self, PyObject *args)
     PyObject *r_delayed = PyTuple_GET_ITEM(reasons, 2);
     PyObject *r_charger_max = PyTuple_GET_ITEM(reasons, 3);
     PyObject *r_ev_max = PyTuple_GET_ITEM(reasons, 4);
+    PyObject *r_offline = PyTuple_GET_ITEM(reasons, 5);
+    PyObject *r_uncontrollable = PyTuple_GET_ITEM(reasons, 6);
+    PyObject *r_maintenance = PyTuple_GET_ITEM(reasons, 7);
 
     PyObject *snap = NULL, *states = NULL, *demands = NULL, *stale_panels = NULL;
     PyObject *before = NULL, *floors = NULL, *fixed = NULL, *flows = NULL;
@@ -974,6 +1112,9 @@ classify(PyObject *self, PyObject *args)
     FlowMap fmap = {NULL, NULL, 0, 0};
     Slots dsl = {NULL, 0, 8, demand_names, {0}};
     Slots lsl = {NULL, 0, 4, limit_names, {0}};
+    Builder bld;
+    memset(&bld, 0, sizeof bld);
+    PyObject *plan = NULL;
     /* Per flow: its count, kept in C and written once at the end. */
     Py_ssize_t *fcount = NULL, fcap = 0, n_flows = 0;
 
@@ -988,6 +1129,27 @@ classify(PyObject *self, PyObject *args)
     flows = PyObject_GetAttrString(builder, "flows");
     if (!states || !demands || !stale_panels || !before || !floors || !fixed || !flows)
         goto done;
+    plan = PyObject_GetAttrString(builder, "plan");
+    bld.paths = plan ? PyObject_GetAttrString(plan, "paths") : NULL;
+    bld.offline = PyObject_GetAttrString(snap, "offline_allocations");
+    bld.reserved = PyObject_GetAttrString(builder, "reserved");
+    bld.room = PyObject_GetAttrString(builder, "room");
+    bld.res_reason = PyObject_GetAttrString(builder, "res_reason");
+    bld.charger_cap = PyObject_GetAttrString(builder, "charger_cap");
+    bld.circuit_phases = PyObject_GetAttrString(builder, "_circuit_phases");
+    if (!bld.paths || !bld.offline || !bld.reserved || !bld.room || !bld.res_reason
+        || !bld.charger_cap || !bld.circuit_phases)
+        goto done;
+    if (!PyTuple_Check(bld.paths) || !PyList_Check(bld.reserved) || !PyList_Check(bld.room)
+        || !PyList_Check(bld.res_reason) || !PyDict_Check(bld.charger_cap)
+        || !PyDict_Check(bld.circuit_phases)) {
+        PyErr_SetString(PyExc_TypeError, "builder resources must be lists and dicts");
+        goto done;
+    }
+    bld.fixed = fixed;
+    bld.before = before;
+    bld.new_limit = new_limit;
+    bld.lsl = &lsl;
     counts = PyObject_GetAttrString(flows, "counts");
     keys = PyObject_GetAttrString(flows, "keys");
     flow_of = PyObject_GetAttrString(flows, "flow_of");
@@ -1043,13 +1205,28 @@ classify(PyObject *self, PyObject *args)
             int controllable = online < 0 ? -1 : attr_true(state, s_controllable);
             int maintenance = controllable < 0 ? -1 : attr_true(state, s_maintenance);
             if (maintenance < 0) { Py_DECREF(state); goto done; }
-            if (!online || !controllable || maintenance) {
-                PyObject *r = PyObject_CallMethodObjArgs(
-                    builder, s_not_steered, row, online ? Py_True : Py_False,
-                    controllable ? Py_True : Py_False, NULL);
+            if (!online || !controllable || maintenance) { /* _not_steered */
+                int rc;
+                if (!online) {
+                    /* unknown offline allocation: it may draw its limit */
+                    PyObject *amps = PyObject_GetAttr(state, s_offline_allocation_a);
+                    if (amps == Py_None) {
+                        Py_DECREF(amps);
+                        amps = map_get(bld.offline, PyTuple_GET_ITEM(row, 0));
+                        if (amps == NULL && !PyErr_Occurred())
+                            amps = Py_NewRef(PyTuple_GET_ITEM(row, 2));
+                    }
+                    rc = amps == NULL ? -1 : reserve(&bld, row, amps, r_offline);
+                    Py_XDECREF(amps);
+                }
+                else if (!controllable) {
+                    rc = reserve(&bld, row, PyTuple_GET_ITEM(row, 2), r_uncontrollable);
+                }
+                else {
+                    rc = fix_all(&bld, row, 0.0, r_maintenance);
+                }
                 Py_DECREF(state);
-                if (r == NULL) goto done;
-                Py_DECREF(r);
+                if (rc < 0) goto done;
                 continue;
             }
             offline_ref = PyObject_GetAttr(state, s_offline_allocation_a);
@@ -1098,12 +1275,12 @@ classify(PyObject *self, PyObject *args)
                 if (active && !closed) competing += !delayed || now;
             }
             if (competing > 1) {
-                PyObject *first = PyObject_CallMethodObjArgs(builder, s_circuit, phases,
-                                                             cap, cap_reason, NULL);
-                if (first == NULL) goto row_fail;
-                circuit = PyLong_AsSsize_t(first);
-                Py_DECREF(first);
-                if (circuit == -1 && PyErr_Occurred()) goto row_fail;
+                if (!PyTuple_Check(phases)) {
+                    PyErr_SetString(PyExc_TypeError, "a charger's phases must be a tuple");
+                    goto row_fail;
+                }
+                circuit = add_circuit(&bld, phases, cap, cap_reason);
+                if (circuit < 0) goto row_fail;
             }
         }
         double cap_d = PyFloat_AsDouble(cap);
@@ -1212,11 +1389,8 @@ classify(PyObject *self, PyObject *args)
                     goto demand_fail;
                 }
                 if (upper < floor_a - EPS) {
-                    PyObject *up = PyFloat_FromDouble(0.0);
-                    PyObject *lim = up == NULL ? NULL
-                        : PyObject_CallMethodObjArgs(builder, s_limit_of, key, up, up_reason,
-                                                     Py_None, one ? one_ph : phases, NULL);
-                    Py_XDECREF(up);
+                    PyObject *lim = limit_or_old(&lsl, before, key, zero_float, up_reason,
+                                                 Py_None, one ? one_ph : phases, new_limit);
                     Py_DECREF(floor_o);
                     Py_XDECREF(held_reason);
                     if (lim == NULL) goto demand_fail;
@@ -1304,39 +1478,9 @@ classify(PyObject *self, PyObject *args)
             }
             Py_XDECREF(demand);
             /* fixed at 0 A: idle connectors mostly stay idle, reuse the old value */
-            PyObject *old = map_get(before, key);
-            if (old == NULL && PyErr_Occurred()) goto row_fail;
-            int same = 0;
-            if (old != NULL) {
-                PyObject *o_reason = slot_get(&lsl, old, L_REASON);
-                PyObject *o_limit = o_reason ? slot_get(&lsl, old, L_LIMIT_A) : NULL;
-                PyObject *o_panel = o_limit ? slot_get(&lsl, old, L_PANEL_ID) : NULL;
-                PyObject *o_phases = o_panel ? slot_get(&lsl, old, L_PHASES) : NULL;
-                if (o_phases == NULL) {
-                    same = -1;
-                }
-                else if (o_reason == reason && o_panel == Py_None) {
-                    double lim = PyFloat_AsDouble(o_limit);
-                    if (lim == -1.0 && PyErr_Occurred()) same = -1;
-                    else if (lim == 0.0)
-                        same = PyObject_RichCompareBool(o_phases, phases, Py_EQ);
-                }
-                Py_XDECREF(o_reason);
-                Py_XDECREF(o_limit);
-                Py_XDECREF(o_panel);
-                Py_XDECREF(o_phases);
-                if (same < 0) { Py_DECREF(old); goto row_fail; }
-            }
-            if (!same) {
-                Py_XDECREF(old);
-                PyObject *zero = PyFloat_FromDouble(0.0);
-                old = zero == NULL ? NULL
-                    : PyObject_CallFunctionObjArgs(new_limit, PyTuple_GET_ITEM(key, 0),
-                                                   PyTuple_GET_ITEM(key, 1), zero, reason,
-                                                   Py_None, phases, NULL);
-                Py_XDECREF(zero);
-                if (old == NULL) goto row_fail;
-            }
+            PyObject *old = limit_or_old(&lsl, before, key, zero_float, reason, Py_None,
+                                         phases, new_limit);
+            if (old == NULL) goto row_fail;
             int rc = PyDict_SetItem(fixed, key, old);
             Py_DECREF(old);
             if (rc < 0) goto row_fail;
@@ -1378,6 +1522,14 @@ done:
     Py_XDECREF(counts);
     Py_XDECREF(keys);
     Py_XDECREF(flow_of);
+    Py_XDECREF(plan);
+    Py_XDECREF(bld.paths);
+    Py_XDECREF(bld.offline);
+    Py_XDECREF(bld.reserved);
+    Py_XDECREF(bld.room);
+    Py_XDECREF(bld.res_reason);
+    Py_XDECREF(bld.charger_cap);
+    Py_XDECREF(bld.circuit_phases);
     PyMem_Free(fmap.keys);
     PyMem_Free(fmap.fids);
     PyMem_Free(fcount);
@@ -1996,40 +2148,9 @@ connector_limits(PyObject *self, PyObject *args)
         }
         PyObject *limit = PyTuple_GET_ITEM(out, 0), *reason = PyTuple_GET_ITEM(out, 1);
         PyObject *panel_id = PyTuple_GET_ITEM(out, 2), *phases = PyTuple_GET_ITEM(out, 3);
-        PyObject *old = map_get(before, key);
-        if (old == NULL && PyErr_Occurred()) goto done;
-        int same = 0;
-        if (old != NULL) {
-            PyObject *o_limit = slot_get(&lsl, old, L_LIMIT_A);
-            same = o_limit ? PyObject_RichCompareBool(o_limit, limit, Py_EQ) : -1;
-            Py_XDECREF(o_limit);
-            if (same > 0) {
-                PyObject *o_reason = slot_get(&lsl, old, L_REASON);
-                same = o_reason ? o_reason == reason : -1;
-                Py_XDECREF(o_reason);
-            }
-            if (same > 0) {
-                PyObject *o_panel = slot_get(&lsl, old, L_PANEL_ID);
-                same = o_panel ? PyObject_RichCompareBool(o_panel, panel_id, Py_EQ) : -1;
-                Py_XDECREF(o_panel);
-            }
-            if (same > 0) {
-                PyObject *o_phases = slot_get(&lsl, old, L_PHASES);
-                same = o_phases ? PyObject_RichCompareBool(o_phases, phases, Py_EQ) : -1;
-                Py_XDECREF(o_phases);
-            }
-            if (same < 0) {
-                Py_DECREF(old);
-                goto done;
-            }
-        }
-        if (!same) {
-            Py_XDECREF(old);
-            old = PyObject_CallFunctionObjArgs(new_limit, PyTuple_GET_ITEM(key, 0),
-                                               PyTuple_GET_ITEM(key, 1), limit, reason,
-                                               panel_id, phases, NULL);
-            if (old == NULL) goto done;
-        }
+        PyObject *old = limit_or_old(&lsl, before, key, limit, reason, panel_id, phases,
+                                     new_limit);
+        if (old == NULL) goto done;
         int rc = PyDict_SetItem(limits, key, old);
         Py_DECREF(old);
         if (rc < 0) goto done;
@@ -2117,6 +2238,192 @@ done:
     return result;
 }
 
+/* ``round(x, 3)``: CPython rounds through the shortest-repr machinery
+ * (_Py_dg_dtoa mode 3, then strtod); formatting with 'f' and precision 3 runs
+ * the same dtoa mode and digits, and parsing the text back the same strtod. */
+static PyObject *
+round3(double x)
+{
+    if (!isfinite(x)) return PyFloat_FromDouble(x);
+    char *text = PyOS_double_to_string(x, 'f', 3, 0, NULL);
+    if (text == NULL) return NULL;
+    double v = PyOS_string_to_double(text, NULL, NULL);
+    PyMem_Free(text);
+    if (v == -1.0 && PyErr_Occurred()) return NULL;
+    return PyFloat_FromDouble(v);
+}
+
+PyDoc_STRVAR(round3_doc,
+"round3(x) -> float\n--\n\n``round(x, 3)`` as the compiled panel figures compute it.");
+
+static PyObject *
+round3_py(PyObject *self, PyObject *arg)
+{
+    double x = PyFloat_AsDouble(arg);
+    if (x == -1.0 && PyErr_Occurred()) return NULL;
+    return round3(x);
+}
+
+/* {phase: round(values[r], 3) for phase, r in by_phase.items()} */
+static PyObject *
+rounded_by_phase(PyObject *by_phase, PyObject *values)
+{
+    PyObject *out = PyDict_New();
+    if (out == NULL) return NULL;
+    Py_ssize_t pos = 0;
+    PyObject *ph, *r_o;
+    while (PyDict_Next(by_phase, &pos, &ph, &r_o)) {
+        Py_ssize_t r = PyLong_AsSsize_t(r_o);
+        if (r == -1 && PyErr_Occurred()) goto fail;
+        if (r < 0 || r >= PyList_GET_SIZE(values)) {
+            PyErr_Format(PyExc_IndexError, "panel resource %zd out of range", r);
+            goto fail;
+        }
+        double v = PyFloat_AsDouble(PyList_GET_ITEM(values, r));
+        if (v == -1.0 && PyErr_Occurred()) goto fail;
+        PyObject *rounded = round3(v);
+        if (rounded == NULL) goto fail;
+        int rc = PyDict_SetItem(out, ph, rounded);
+        Py_DECREF(rounded);
+        if (rc < 0) goto fail;
+    }
+    return out;
+fail:
+    Py_DECREF(out);
+    return NULL;
+}
+
+PyDoc_STRVAR(panel_figures_doc,
+"panel_figures(caps, index, plain, allocated, reserved, new_panel) -> dict\n"
+"--\n\n"
+"Compiled loop of evsite.core.allocator._panels: per panel its capacity,\n"
+"available, allocated and reserved figures (rounded to 3 decimals) as a\n"
+"PanelAllocation made by ``new_panel``.");
+
+static PyObject *
+panel_figures(PyObject *self, PyObject *args)
+{
+    PyObject *caps, *index, *plain, *allocated, *reserved, *new_panel;
+    if (!PyArg_ParseTuple(args, "O!O!OO!O!O", &PyDict_Type, &caps, &PyDict_Type, &index,
+                          &plain, &PyList_Type, &allocated, &PyList_Type, &reserved,
+                          &new_panel))
+        return NULL;
+    PyObject *result = PyDict_New();
+    if (result == NULL) return NULL;
+    Py_ssize_t pos = 0;
+    PyObject *pid, *cap;
+    while (PyDict_Next(caps, &pos, &pid, &cap)) {
+        PyObject *by_phase = PyDict_GetItemWithError(index, pid); /* borrowed */
+        if (by_phase == NULL) {
+            if (!PyErr_Occurred()) PyErr_SetObject(PyExc_KeyError, pid);
+            goto fail;
+        }
+        if (!PyDict_Check(by_phase)) {
+            PyErr_SetString(PyExc_TypeError, "index values must be dicts");
+            goto fail;
+        }
+        PyObject *plain_cap = map_get(plain, pid);
+        if (plain_cap == NULL) {
+            if (!PyErr_Occurred()) PyErr_SetObject(PyExc_KeyError, pid);
+            goto fail;
+        }
+        int is_plain = plain_cap == cap;
+        Py_DECREF(plain_cap);
+        PyObject *available = PyObject_GetAttr(cap, s_available_a);
+        PyObject *measured = available ? PyObject_GetAttr(cap, s_measured_a) : NULL;
+        PyObject *stale = measured ? PyObject_GetAttr(cap, s_stale) : NULL;
+        PyObject *shed = stale ? PyObject_GetAttr(cap, s_shed) : NULL;
+        PyObject *capacity = NULL, *avail = NULL, *alloc_d = NULL, *res_d = NULL;
+        PyObject *panel = NULL;
+        if (shed == NULL) goto panel_done;
+        if (is_plain) {
+            capacity = Py_NewRef(available);
+            avail = Py_NewRef(available);
+        }
+        else {
+            PyObject *phases = PyObject_GetAttr(cap, s_phases);
+            PyObject *cap_a = phases ? PyObject_GetAttr(cap, s_capacity_a) : NULL;
+            if (cap_a != NULL) {
+                capacity = PyDict_New();
+                if (capacity != NULL) {
+                    PyObject *it = PyObject_GetIter(phases), *ph;
+                    if (it == NULL) Py_CLEAR(capacity);
+                    while (capacity != NULL && (ph = PyIter_Next(it)) != NULL) {
+                        if (PyDict_SetItem(capacity, ph, cap_a) < 0) Py_CLEAR(capacity);
+                        Py_DECREF(ph);
+                    }
+                    Py_XDECREF(it);
+                    if (PyErr_Occurred()) Py_CLEAR(capacity);
+                }
+            }
+            Py_XDECREF(phases);
+            Py_XDECREF(cap_a);
+            if (capacity == NULL) goto panel_done;
+            avail = PyDict_New();
+            if (avail == NULL || PyDict_Merge(avail, available, 1) < 0) goto panel_done;
+        }
+        alloc_d = rounded_by_phase(by_phase, allocated);
+        res_d = alloc_d ? rounded_by_phase(by_phase, reserved) : NULL;
+        if (res_d == NULL) goto panel_done;
+        panel = PyObject_CallFunctionObjArgs(new_panel, pid, capacity, avail, alloc_d, res_d,
+                                             measured, stale, shed, NULL);
+    panel_done:
+        Py_XDECREF(available);
+        Py_XDECREF(measured);
+        Py_XDECREF(stale);
+        Py_XDECREF(shed);
+        Py_XDECREF(capacity);
+        Py_XDECREF(avail);
+        Py_XDECREF(alloc_d);
+        Py_XDECREF(res_d);
+        if (panel == NULL) goto fail;
+        int rc = PyDict_SetItem(result, pid, panel);
+        Py_DECREF(panel);
+        if (rc < 0) goto fail;
+    }
+    return result;
+fail:
+    Py_DECREF(result);
+    return NULL;
+}
+
+PyDoc_STRVAR(running_entries_doc,
+"running_entries(keys, entries, running) -> dict\n"
+"--\n\n"
+"Compiled loop of evsite.core.rotation.rotate when nobody is paused: each\n"
+"key keeps its entry if it was running, else gets ``running``.");
+
+static PyObject *
+running_entries(PyObject *self, PyObject *args)
+{
+    PyObject *keys, *entries, *running;
+    if (!PyArg_ParseTuple(args, "O!OO", &PyList_Type, &keys, &entries, &running))
+        return NULL;
+    PyObject *result = PyDict_New();
+    if (result == NULL) return NULL;
+    for (Py_ssize_t j = 0; j < PyList_GET_SIZE(keys); j++) {
+        PyObject *key = PyList_GET_ITEM(keys, j);
+        PyObject *old = map_get(entries, key);
+        if (old == NULL && PyErr_Occurred()) goto fail;
+        if (old != NULL) {
+            PyObject *since = PyObject_GetAttr(old, s_admitted_since);
+            if (since == NULL) {
+                Py_DECREF(old);
+                goto fail;
+            }
+            if (since == Py_None) Py_SETREF(old, Py_NewRef(running));
+            Py_DECREF(since);
+        }
+        int rc = PyDict_SetItem(result, key, old != NULL ? old : running);
+        Py_XDECREF(old);
+        if (rc < 0) goto fail;
+    }
+    return result;
+fail:
+    Py_DECREF(result);
+    return NULL;
+}
+
 static PyMethodDef native_methods[] = {
     {"fill_into", fill_into, METH_VARARGS, fill_into_doc},
     {"classify", classify, METH_VARARGS, classify_doc},
@@ -2125,6 +2432,9 @@ static PyMethodDef native_methods[] = {
     {"fill_flows", fill_flows, METH_VARARGS, fill_flows_doc},
     {"connector_limits", connector_limits, METH_VARARGS, connector_limits_doc},
     {"panel_sums", panel_sums, METH_VARARGS, panel_sums_doc},
+    {"panel_figures", panel_figures, METH_VARARGS, panel_figures_doc},
+    {"running_entries", running_entries, METH_VARARGS, running_entries_doc},
+    {"round3", round3_py, METH_O, round3_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -2157,12 +2467,15 @@ intern_names(void)
     INTERN(s_limit_a, "limit_a");
     INTERN(s_panel_id, "panel_id");
     INTERN(s_phases, "phases");
-    INTERN(s_not_steered, "_not_steered");
     INTERN(s_stale_cap, "_stale_cap");
-    INTERN(s_circuit, "_circuit");
     INTERN(s_no_increase, "_no_increase");
     INTERN(s_floor, "_floor");
-    INTERN(s_limit_of, "limit_of");
+    INTERN(s_available_a, "available_a");
+    INTERN(s_measured_a, "measured_a");
+    INTERN(s_stale, "stale");
+    INTERN(s_shed, "shed");
+    INTERN(s_capacity_a, "capacity_a");
+    INTERN(s_admitted_since, "admitted_since");
 #undef INTERN
     PyObject *d[8] = {s_active, s_access_closed, s_delayed, s_charge_now, s_ev_max_a,
                       s_ev_phases, s_weight, s_priority};

@@ -19,7 +19,6 @@ def classify(
     reasons: tuple[Any, ...],
     new_limit: Callable[..., Any],
 ) -> tuple[list[Any], ...]: ...
-
 def flow_resources(
     path_ids: list[int],
     circuit_firsts: list[int],
@@ -71,3 +70,13 @@ def panel_sums(
     paths: tuple[tuple[int, ...], ...],
     n_panel_res: int,
 ) -> list[float]: ...
+def panel_figures(
+    caps: dict[str, Any],
+    index: Any,
+    plain: Any,
+    allocated: list[float],
+    reserved: list[float],
+    new_panel: Callable[..., Any],
+) -> dict[str, Any]: ...
+def running_entries(keys: list[Any], entries: Any, running: Any) -> dict[Any, Any]: ...
+def round3(x: float) -> float: ...

@@ -195,6 +195,54 @@ class PanelAllocation:
     shed: bool = False
 
 
+_PANEL_SLOTS = vars(PanelAllocation)
+(
+    _SET_P_ID,
+    _SET_P_CAPACITY,
+    _SET_P_AVAILABLE,
+    _SET_P_ALLOCATED,
+    _SET_P_RESERVED,
+    _SET_P_MEASURED,
+    _SET_P_STALE,
+    _SET_P_SHED,
+) = (
+    _PANEL_SLOTS[name].__set__
+    for name in (
+        "panel_id",
+        "capacity_a",
+        "available_a",
+        "allocated_a",
+        "reserved_a",
+        "measured_a",
+        "stale",
+        "shed",
+    )
+)
+
+
+def new_panel_allocation(  # noqa: PLR0917 - the fields of PanelAllocation, in order
+    panel_id: str,
+    capacity_a: Mapping[Phase, float],
+    available_a: Mapping[Phase, float],
+    allocated_a: Mapping[Phase, float],
+    reserved_a: Mapping[Phase, float],
+    measured_a: Mapping[Phase, float] | None,
+    stale: bool,
+    shed: bool,
+) -> PanelAllocation:
+    """``PanelAllocation(...)``, its slots filled directly (as :func:`new_limit`)."""
+    panel = object.__new__(PanelAllocation)
+    _SET_P_ID(panel, panel_id)
+    _SET_P_CAPACITY(panel, capacity_a)
+    _SET_P_AVAILABLE(panel, available_a)
+    _SET_P_ALLOCATED(panel, allocated_a)
+    _SET_P_RESERVED(panel, reserved_a)
+    _SET_P_MEASURED(panel, measured_a)
+    _SET_P_STALE(panel, stale)
+    _SET_P_SHED(panel, shed)
+    return panel
+
+
 @dataclass(frozen=True, slots=True)
 class Allocation:
     """The result of one allocation."""

@@ -47,6 +47,7 @@ from evsite.core.allocation_model import (
     RotationState,
     Snapshot,
     new_limit,
+    new_panel_allocation,
 )
 from evsite.core.flowbuild import STEP_PER_A, FlowBuilder, floor_step
 from evsite.core.rotation import Candidates, admission_order, rotate
@@ -376,8 +377,13 @@ def _panels(
             if amps:
                 for r in all_paths[path_id]:
                     allocated[r] += amps
-    result: dict[str, PanelAllocation] = {}
     index, plain, reserved = build.plan.index, build.plan.plain, build.reserved
+    if compiled is not None:  # the same loop in C, bit-identical (native.py)
+        figures: dict[str, PanelAllocation] = compiled.panel_figures(
+            build.caps, index, plain, allocated, reserved, new_panel_allocation
+        )
+        return figures
+    result: dict[str, PanelAllocation] = {}
     for pid, cap in build.caps.items():
         by_phase = index[pid]
         # A plain panel's figures are the plan's own read-only mappings.
@@ -387,7 +393,7 @@ def _panels(
             if cap is plain[pid]
             else dict.fromkeys(cap.phases, cap.capacity_a)
         )
-        result[pid] = PanelAllocation(
+        result[pid] = new_panel_allocation(
             pid,
             capacity,
             available if cap is plain[pid] else dict(available),

@@ -76,6 +76,9 @@ _REASONS = (
     Reason.DELAYED,
     Reason.CHARGER_MAX,
     Reason.EV_MAX,
+    Reason.OFFLINE_RESERVED,
+    Reason.UNCONTROLLABLE,
+    Reason.MAINTENANCE,
 )
 
 

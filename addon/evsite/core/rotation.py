@@ -22,6 +22,7 @@ from collections.abc import Collection, Container, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from evsite.core import native
 from evsite.core.allocation_model import ConnectorKey, RotationEntry, RotationState
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # a missing time sorts as timestamp 0
@@ -138,6 +139,12 @@ def rotate(
     get = state.entries.get
     entries: dict[ConnectorKey, RotationEntry] = {}
     if not paused:
+        compiled = native.NATIVE
+        if compiled is not None and isinstance(keys, list):  # C, bit-identical
+            kept: dict[ConnectorKey, RotationEntry] = compiled.running_entries(
+                keys, state.entries, running
+            )
+            return RotationState(entries=kept)
         for key in keys:
             old = get(key)
             entries[key] = running if old is None or old.admitted_since is None else old
