@@ -1117,6 +1117,7 @@ classify(PyObject *self, PyObject *args)
     PyObject *plan = NULL;
     /* Per flow: its count, kept in C and written once at the end. */
     Py_ssize_t *fcount = NULL, fcap = 0, n_flows = 0;
+    PyObject **fid_obj = NULL; /* per flow: its id as an int object */
 
     snap = PyObject_GetAttrString(builder, "snap");
     if (snap == NULL) goto done;
@@ -1447,8 +1448,15 @@ classify(PyObject *self, PyObject *args)
                     if (n_flows > fcap) {
                         Py_ssize_t size = fcap ? fcap * 2 : 256;
                         Py_ssize_t *grown = PyMem_Realloc(fcount, (size_t)size * sizeof(Py_ssize_t));
-                        if (grown == NULL) { PyErr_NoMemory(); rc = -1; }
-                        else { fcount = grown; fcap = size; }
+                        if (grown != NULL) fcount = grown;
+                        PyObject **ids = grown ? PyMem_Realloc(fid_obj, (size_t)size * sizeof(PyObject *)) : NULL;
+                        if (ids != NULL) fid_obj = ids;
+                        if (grown == NULL || ids == NULL) { PyErr_NoMemory(); rc = -1; }
+                        else fcap = size;
+                    }
+                    if (rc == 0 && (fid_obj[fid] = PyLong_FromSsize_t(fid)) == NULL) {
+                        n_flows--; /* nothing to release for it */
+                        rc = -1;
                     }
                     if (rc == 0) {
                         fcount[fid] = 0;
@@ -1471,8 +1479,8 @@ classify(PyObject *self, PyObject *args)
                 Py_DECREF(demand);
                 if (rc < 0) goto row_fail;
                 fcount[fid]++;
-                if (PyList_Append(keys, key) < 0
-                    || append_new(flow_of, PyLong_FromSsize_t(fid)) < 0)
+                /* one int object per flow, shared by its connectors */
+                if (PyList_Append(keys, key) < 0 || PyList_Append(flow_of, fid_obj[fid]) < 0)
                     goto row_fail;
                 continue;
             }
@@ -1533,6 +1541,8 @@ done:
     PyMem_Free(fmap.keys);
     PyMem_Free(fmap.fids);
     PyMem_Free(fcount);
+    for (Py_ssize_t f = 0; f < n_flows; f++) Py_DECREF(fid_obj[f]);
+    PyMem_Free(fid_obj);
     return result;
 }
 
