@@ -14,7 +14,7 @@ from evsite.config.models import (
     Panel,
     Phase,
 )
-from evsite.core.allocation_model import PanelMeasurement, Snapshot
+from evsite.core.allocation_model import PanelMeasurement, Reason, Snapshot
 from evsite.core.capacity import is_stale, panel_capacities
 from evsite.core.plan import SitePlan, plan_for
 from evsite.core.shedding import ShedState
@@ -130,6 +130,12 @@ def test_rows_path_phases_and_plain_capacities() -> None:
         assert not cap.shed
         assert cap.measured_a is None
     assert plan.plain["sub"].capacity_a == tree.panels["sub"].capacity_a
+    # Per resource, in numbering order: the plain room and the panel reason.
+    assert len(plan.plain_room) == len(plan.plain_reasons) == plan.n_panel_resources
+    for pid, by_phase in plan.index.items():
+        for ph, r in by_phase.items():
+            assert plan.plain_room[r] == plan.plain[pid].available_a[ph]
+            assert plan.plain_reasons[r] == (Reason.PANEL, pid)
 
 
 def test_panel_capacities_reuse_the_plain_object_only_when_nothing_applies() -> None:

@@ -98,15 +98,19 @@ class FlowBuilder:
             plan = plan_for(snap.tree)
         self.plan = plan
         self.caps: dict[str, PanelCapacity] = panel_capacities(snap, plan.plain)
-        self.room: list[float] = []
-        self.res_reason: list[tuple[Reason, str | None]] = []
+        # The plain panels' room and reasons come from the plan; only panels
+        # with a meter, schedule or shedding in force are worked out here.
+        self.room: list[float] = list(plan.plain_room)
+        self.res_reason: list[tuple[Reason, str | None]] = list(plan.plain_reasons)
         self.stale_panels: set[str] = set()
-        for pid in plan.panel_order:  # children first: the numbering of the plan
-            cap = self.caps[pid]
+        plain, index = plan.plain, plan.index
+        for pid, cap in self.caps.items():
+            if cap is plain[pid]:
+                continue
             reason = _panel_reason(cap)
-            for ph in plan.index[pid]:
-                self.room.append(cap.available_a[ph])
-                self.res_reason.append(reason)
+            for ph, r in index[pid].items():
+                self.room[r] = cap.available_a[ph]
+                self.res_reason[r] = reason
             if cap.stale:
                 self.stale_panels.add(pid)
         if self.stale_panels:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from evsite.config.models import Charger, Phase
 from evsite.core.capacity import PanelCapacity, plain_capacity
@@ -71,6 +72,10 @@ class SitePlan:
     path_phases: tuple[tuple[Phase, ...], ...]  # the phases of each path
     rows: tuple[ChargerRow, ...]  # the chargers, in ``chargers`` order
     plain: Mapping[str, PanelCapacity]  # capacity when nothing dynamic applies
+    # Per resource, in numbering order: the room and the (reason, panel) that
+    # binds when its panel is plain; a cycle copies them and patches the rest.
+    plain_room: tuple[float, ...]
+    plain_reasons: tuple[tuple[Any, str | None], ...]
 
     @property
     def n_panel_resources(self) -> int:
@@ -123,6 +128,16 @@ class SitePlan:
             )
         plain = {pid: plain_capacity(tree, pid) for pid in order}
         rows = tuple(_row(cp) for cp in plans)
+        # Imported here: allocation_model imports this module.
+        from evsite.core.allocation_model import Reason
+
+        room: list[float] = []
+        reasons: list[tuple[Any, str | None]] = []
+        for pid in order:  # the numbering of _number
+            reason = (Reason.PANEL, pid)
+            for ph in index[pid]:
+                room.append(plain[pid].available_a[ph])
+                reasons.append(reason)
         return cls(
             tree,
             order,
@@ -132,6 +147,8 @@ class SitePlan:
             tuple(path_phases),
             rows,
             plain,
+            tuple(room),
+            tuple(reasons),
         )
 
 
