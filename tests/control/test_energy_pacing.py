@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from evsite.context import Services
 from evsite.control import energy
 from evsite.control.events import Event, EventKind
 from evsite.control.ports import ProfilePurpose
+from evsite.core.allocation_model import Allocation, Snapshot
 from tests.conftest import wait_until
 from tests.control.energy_fakes import (
     FakeCommands,
@@ -168,3 +170,23 @@ async def test_the_dispatch_yields_once_it_held_the_loop_for_a_slice(
     monkeypatch.setattr(energy, "DISPATCH_SLICE_S", 0.0)
     turns = await _lowering_profiles(unmetered, _Turns())
     assert len(set(turns)) == 3  # other tasks ran between the chargers
+
+
+async def test_allocation_runs_with_automatic_collection_paused(
+    metered: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Young collections wait until the allocation is done (shed path latency)."""
+    seen: list[bool] = []
+    real = energy.allocate
+
+    def spying(snapshot: Snapshot) -> Allocation:
+        seen.append(gc.isenabled())
+        return real(snapshot)
+
+    monkeypatch.setattr(energy, "allocate", spying)
+    assert gc.isenabled()
+    async with running(metered, FakeCommands()) as ctl:
+        await wait_until(lambda: ctl.cycles >= 1)
+    assert seen
+    assert not any(seen)
+    assert gc.isenabled()
