@@ -13,6 +13,7 @@ import math
 import os
 import random
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,7 @@ from hypothesis import strategies as st
 
 from evsite.config.models import EnergySettings
 from evsite.core import native
-from evsite.core.allocation_model import ChargerState, Snapshot
+from evsite.core.allocation_model import ChargerState, ConnectorDemand, Snapshot
 from evsite.core.allocator import allocate
 from evsite.core.offline import offline_allocations
 from evsite.core.plan import SitePlan
@@ -128,8 +129,24 @@ def test_allocate_is_identical_on_random_sites(case: Case) -> None:
         assert compiled == python
 
 
+def varied_demand(key: tuple[str, int], rng: random.Random) -> ConnectorDemand:
+    """The benchmark's demand, now and then with overrides, closed or delayed."""
+    demand = random_demand(key, rng)
+    roll = rng.random()
+    if roll < 0.05:
+        return replace(demand, weight=rng.choice([0.5, 2.0, 0.0]), priority=2)
+    if roll < 0.08:
+        return replace(demand, access_closed=True)
+    if roll < 0.12:
+        return replace(demand, delayed=True, charge_now=rng.random() < 0.5)
+    if roll < 0.15:
+        return replace(demand, ev_max_a=rng.choice([3.0, 5.9, 6, 7.25]))
+    return demand
+
+
 @pytest.mark.parametrize(
-    ("connectors", "squeeze"), [(1000, 1.0), (1000, 0.25), (5000, 1.0)]
+    ("connectors", "squeeze"),
+    [(1000, 1.0), (1000, 0.25), (300, 0.05), (5000, 1.0)],
 )
 def test_allocate_is_identical_on_benchmark_sites(
     connectors: int, squeeze: float
@@ -140,15 +157,25 @@ def test_allocate_is_identical_on_benchmark_sites(
     plan, energy = SitePlan.build(tree), EnergySettings()
     offline = offline_allocations(tree, energy)
     keys = [(c.id, k.id) for c in tree.chargers.values() for k in c.connectors]
-    demands = {key: random_demand(key, rng) for key in keys}
+    demands = {key: varied_demand(key, rng) for key in keys}
     states = {
-        cid: ChargerState(cid, online=False)
-        for cid in rng.sample(sorted(tree.chargers), len(tree.chargers) // 50)
+        cid: rng.choice(
+            [
+                ChargerState(cid, online=False),
+                ChargerState(cid, online=False, offline_allocation_a=6.0),
+                ChargerState(cid, controllable=False),
+                ChargerState(cid, maintenance=True),
+                ChargerState(cid, offline_allocation_a=10.0),
+            ]
+        )
+        for cid in rng.sample(sorted(tree.chargers), len(tree.chargers) // 20)
     }
     previous = None
-    for cycle in range(3):
+    # Samples taken at T0: from the fourth second on the feeders' meters are
+    # stale (no increases, offline allocations as caps).
+    for cycle in range(6):
         for key in rng.sample(keys, len(keys) // 10):
-            demands[key] = random_demand(key, rng)
+            demands[key] = varied_demand(key, rng)
         snapshot = Snapshot(
             tree,
             energy,

@@ -735,7 +735,7 @@ static PyObject *s_ev_phases, *s_weight, *s_priority, *s_online, *s_controllable
 static PyObject *s_maintenance, *s_offline_allocation_a, *s_reason, *s_limit_a;
 static PyObject *s_panel_id, *s_phases, *s_stale_cap, *s_no_increase, *s_floor;
 static PyObject *s_available_a, *s_measured_a, *s_stale, *s_shed, *s_capacity_a;
-static PyObject *s_admitted_since;
+static PyObject *s_admitted_since, *s_paused_since;
 static PyObject *one_obj, *zero_float;
 
 /* ``mapping.get(key)`` as a new reference (NULL with no error: missing). */
@@ -2118,46 +2118,82 @@ done:
 }
 
 PyDoc_STRVAR(connector_limits_doc,
-"connector_limits(keys, outs, flow_of, before, limits, new_limit)\n"
+"connector_limits(keys, per_flow, flow_of, before, limits, new_limit, blocked,\n"
+"                 initial_room, floors, phases, res_reason, min_current_rotation)\n"
 "--\n\n"
-"Compiled loop of evsite.core.allocator._competing_limits: every competing\n"
-"connector gets its flow's limit (``outs[flow_of[j]]``, or ``outs[j]`` when\n"
-"``flow_of`` is None), reusing the previous ConnectorLimit when unchanged.");
+"Compiled evsite.core.allocator._competing_limits: every competing connector\n"
+"gets its flow's limit (``per_flow[flow_of[j]]``), or 0 A if refused at\n"
+"admission (``blocked[j]`` names the resource: ``min_current_rotation`` when\n"
+"the floor would fit there alone, else that resource's reason; the flow's\n"
+"``phases``). The previous\n"
+"ConnectorLimit is reused when unchanged.");
 
 static PyObject *
 connector_limits(PyObject *self, PyObject *args)
 {
-    PyObject *keys, *outs, *flow_of, *before, *limits, *new_limit;
-    if (!PyArg_ParseTuple(args, "O!O!OOO!O", &PyList_Type, &keys, &PyList_Type, &outs,
-                          &flow_of, &before, &PyDict_Type, &limits, &new_limit))
+    PyObject *keys, *per_flow, *flow_of, *before, *limits, *new_limit, *blocked;
+    PyObject *initial_room, *floors_o, *flow_phases, *res_reason, *rotation_reason;
+    if (!PyArg_ParseTuple(args, "O!O!OOO!OO!O!O!O!O!O", &PyList_Type, &keys, &PyList_Type,
+                          &per_flow, &flow_of, &before, &PyDict_Type, &limits, &new_limit,
+                          &PyDict_Type, &blocked, &PyList_Type, &initial_room, &PyList_Type,
+                          &floors_o, &PyList_Type, &flow_phases, &PyList_Type, &res_reason,
+                          &rotation_reason))
         return NULL;
-    Py_ssize_t n = PyList_GET_SIZE(keys), n_outs = PyList_GET_SIZE(outs);
-    Py_ssize_t *fids = NULL;
-    if (flow_of != Py_None) {
-        fids = list_indices(flow_of, n_outs, "flow_of");
-        if (fids == NULL) return NULL;
-        if (PyList_GET_SIZE(flow_of) != n) {
-            PyMem_Free(fids);
-            PyErr_SetString(PyExc_ValueError, "flow_of: one per connector");
-            return NULL;
-        }
-    }
-    else if (n_outs != n) {
-        PyErr_SetString(PyExc_ValueError, "outs: one per connector");
-        return NULL;
-    }
+    Py_ssize_t n = PyList_GET_SIZE(keys), n_flows = PyList_GET_SIZE(per_flow);
+    Py_ssize_t *fids = list_indices(flow_of, n_flows, "flow_of");
+    if (fids == NULL) return NULL;
     PyObject *result = NULL;
+    if (PyList_GET_SIZE(flow_of) != n || PyList_GET_SIZE(floors_o) != n_flows
+        || PyList_GET_SIZE(flow_phases) != n_flows) {
+        PyErr_SetString(PyExc_ValueError, "flow_of: one per connector; floors, phases per flow");
+        goto done;
+    }
+    int any_blocked = PyDict_GET_SIZE(blocked) > 0;
     Slots lsl = {NULL, 0, 4, limit_names, {0}};
     for (Py_ssize_t j = 0; j < n; j++) {
         PyObject *key = PyList_GET_ITEM(keys, j);
-        PyObject *out = PyList_GET_ITEM(outs, fids ? fids[j] : j);
+        PyObject *out = PyList_GET_ITEM(per_flow, fids[j]);
         if (!PyTuple_Check(out) || PyTuple_GET_SIZE(out) != 4 || !PyTuple_Check(key)
             || PyTuple_GET_SIZE(key) != 2) {
-            PyErr_SetString(PyExc_TypeError, "keys must be pairs and outs 4-tuples");
+            PyErr_SetString(PyExc_TypeError, "keys must be pairs and per_flow 4-tuples");
             goto done;
         }
         PyObject *limit = PyTuple_GET_ITEM(out, 0), *reason = PyTuple_GET_ITEM(out, 1);
         PyObject *panel_id = PyTuple_GET_ITEM(out, 2), *phases = PyTuple_GET_ITEM(out, 3);
+        if (any_blocked) { /* allocator._refused */
+            PyObject *jo = PyLong_FromSsize_t(j);
+            if (jo == NULL) goto done;
+            PyObject *r_o = PyDict_GetItemWithError(blocked, jo);
+            Py_DECREF(jo);
+            if (r_o == NULL && PyErr_Occurred()) goto done;
+            if (r_o != NULL) {
+                Py_ssize_t r = PyLong_AsSsize_t(r_o);
+                if (r == -1 && PyErr_Occurred()) goto done;
+                if (r < 0 || r >= PyList_GET_SIZE(initial_room)
+                    || r >= PyList_GET_SIZE(res_reason)) {
+                    PyErr_Format(PyExc_IndexError, "blocked at %zd: out of range", r);
+                    goto done;
+                }
+                double left = PyFloat_AsDouble(PyList_GET_ITEM(initial_room, r));
+                double floor_a = PyFloat_AsDouble(PyList_GET_ITEM(floors_o, fids[j]));
+                if (PyErr_Occurred()) goto done;
+                limit = zero_float;
+                phases = PyList_GET_ITEM(flow_phases, fids[j]);
+                if (left >= floor_a - EPS) { /* it would fit alone: others came first */
+                    reason = rotation_reason;
+                    panel_id = Py_None;
+                }
+                else {
+                    PyObject *pair = PyList_GET_ITEM(res_reason, r);
+                    if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
+                        PyErr_SetString(PyExc_TypeError, "res_reason items must be pairs");
+                        goto done;
+                    }
+                    reason = PyTuple_GET_ITEM(pair, 0);
+                    panel_id = PyTuple_GET_ITEM(pair, 1);
+                }
+            }
+        }
         PyObject *old = limit_or_old(&lsl, before, key, limit, reason, panel_id, phases,
                                      new_limit);
         if (old == NULL) goto done;
@@ -2397,34 +2433,45 @@ fail:
     return NULL;
 }
 
-PyDoc_STRVAR(running_entries_doc,
-"running_entries(keys, entries, running) -> dict\n"
+PyDoc_STRVAR(rotation_entries_doc,
+"rotation_entries(keys, entries, running, waiting, paused) -> dict\n"
 "--\n\n"
-"Compiled loop of evsite.core.rotation.rotate when nobody is paused: each\n"
-"key keeps its entry if it was running, else gets ``running``.");
+"Compiled loop of evsite.core.rotation.rotate: a key whose index is not in\n"
+"``paused`` keeps its entry if it was running, else gets ``running``; a\n"
+"paused one keeps its entry if it was waiting, else gets ``waiting``.");
 
 static PyObject *
-running_entries(PyObject *self, PyObject *args)
+rotation_entries(PyObject *self, PyObject *args)
 {
-    PyObject *keys, *entries, *running;
-    if (!PyArg_ParseTuple(args, "O!OO", &PyList_Type, &keys, &entries, &running))
+    PyObject *keys, *entries, *running, *waiting, *paused;
+    if (!PyArg_ParseTuple(args, "O!OOOO", &PyList_Type, &keys, &entries, &running,
+                          &waiting, &paused))
         return NULL;
+    int any_paused = PyObject_IsTrue(paused);
+    if (any_paused < 0) return NULL;
     PyObject *result = PyDict_New();
     if (result == NULL) return NULL;
     for (Py_ssize_t j = 0; j < PyList_GET_SIZE(keys); j++) {
         PyObject *key = PyList_GET_ITEM(keys, j);
+        int waits = 0;
+        if (any_paused) {
+            PyObject *jo = PyLong_FromSsize_t(j);
+            waits = jo ? PySequence_Contains(paused, jo) : -1;
+            Py_XDECREF(jo);
+            if (waits < 0) goto fail;
+        }
         PyObject *old = map_get(entries, key);
         if (old == NULL && PyErr_Occurred()) goto fail;
         if (old != NULL) {
-            PyObject *since = PyObject_GetAttr(old, s_admitted_since);
+            PyObject *since = PyObject_GetAttr(old, waits ? s_paused_since : s_admitted_since);
             if (since == NULL) {
                 Py_DECREF(old);
                 goto fail;
             }
-            if (since == Py_None) Py_SETREF(old, Py_NewRef(running));
+            if (since == Py_None) Py_CLEAR(old);
             Py_DECREF(since);
         }
-        int rc = PyDict_SetItem(result, key, old != NULL ? old : running);
+        int rc = PyDict_SetItem(result, key, old != NULL ? old : waits ? waiting : running);
         Py_XDECREF(old);
         if (rc < 0) goto fail;
     }
@@ -2432,6 +2479,144 @@ running_entries(PyObject *self, PyObject *args)
 fail:
     Py_DECREF(result);
     return NULL;
+}
+
+PyDoc_STRVAR(admit_connectors_doc,
+"admit_connectors(order, flow_of, checked, floors, room) -> (counts, blocked)\n"
+"--\n\n"
+"Compiled admission of evsite.core.allocator._admit (waterfill.admit over\n"
+"the connectors): in ``order``, each connector takes its flow's floor on its\n"
+"flow's ``checked`` resources where all have room (a resource listed twice\n"
+"takes it twice); else it is refused at the first one without. ``room`` is\n"
+"not changed. Returns admitted connectors per flow and {connector: resource}.");
+
+static PyObject *
+admit_connectors(PyObject *self, PyObject *args)
+{
+    PyObject *order_o, *flow_of_o, *checked, *floors_o, *room_o;
+    if (!PyArg_ParseTuple(args, "O!O!O!O!O!", &PyList_Type, &order_o, &PyList_Type,
+                          &flow_of_o, &PyList_Type, &checked, &PyList_Type, &floors_o,
+                          &PyList_Type, &room_o))
+        return NULL;
+    Py_ssize_t n_flows = PyList_GET_SIZE(checked), n_res = PyList_GET_SIZE(room_o);
+    Py_ssize_t n = PyList_GET_SIZE(flow_of_o);
+    Py_ssize_t *flow_of = NULL, *order = NULL, *res_start = NULL, *res = NULL;
+    Py_ssize_t *admitted = NULL, *used = NULL;
+    double *floors = NULL, *room = NULL;
+    char *twice = NULL, *seen = NULL;
+    PyObject *counts = NULL, *blocked = NULL, *result = NULL;
+
+    flow_of = list_indices(flow_of_o, n_flows, "flow_of");
+    order = flow_of ? list_indices(order_o, n, "order") : NULL;
+    floors = order ? list_doubles(floors_o, "floors") : NULL;
+    room = floors ? list_doubles(room_o, "room") : NULL;
+    if (room == NULL) goto done;
+    if (PyList_GET_SIZE(floors_o) != n_flows || PyList_GET_SIZE(order_o) != n) {
+        PyErr_SetString(PyExc_ValueError, "floors: one per flow; order: one per connector");
+        goto done;
+    }
+    /* each flow's checked resources, flattened; and whether one repeats */
+    res_start = PyMem_Calloc((size_t)n_flows + 1, sizeof(Py_ssize_t));
+    twice = PyMem_Calloc((size_t)(n_flows ? n_flows : 1), 1);
+    seen = PyMem_Calloc((size_t)(n_res ? n_res : 1), 1);
+    admitted = PyMem_Calloc((size_t)(n_flows ? n_flows : 1), sizeof(Py_ssize_t));
+    if (!res_start || !twice || !seen || !admitted) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Py_ssize_t total = 0;
+    for (Py_ssize_t f = 0; f < n_flows; f++) {
+        PyObject *t = PyList_GET_ITEM(checked, f);
+        if (!PyTuple_Check(t)) {
+            PyErr_SetString(PyExc_TypeError, "checked resources must be tuples");
+            goto done;
+        }
+        total += PyTuple_GET_SIZE(t);
+        res_start[f + 1] = total;
+    }
+    res = PyMem_Malloc((size_t)(total ? total : 1) * sizeof(Py_ssize_t));
+    used = PyMem_Malloc((size_t)(total ? total : 1) * sizeof(Py_ssize_t));
+    if (!res || !used) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t f = 0; f < n_flows; f++) {
+        PyObject *t = PyList_GET_ITEM(checked, f);
+        for (Py_ssize_t q = 0; q < PyTuple_GET_SIZE(t); q++) {
+            Py_ssize_t r = PyLong_AsSsize_t(PyTuple_GET_ITEM(t, q));
+            if (r == -1 && PyErr_Occurred()) goto done;
+            if (r < 0 || r >= n_res) {
+                PyErr_Format(PyExc_IndexError, "resource %zd out of range", r);
+                goto done;
+            }
+            res[res_start[f] + q] = r;
+            if (seen[r]) twice[f] = 1;
+            seen[r] = 1;
+        }
+        for (Py_ssize_t q = res_start[f]; q < res_start[f + 1]; q++) seen[res[q]] = 0;
+    }
+    blocked = PyDict_New();
+    if (blocked == NULL) goto done;
+    for (Py_ssize_t k = 0; k < n; k++) {
+        Py_ssize_t i = order[k], f = flow_of[i];
+        double need = floors[f];
+        Py_ssize_t lo = res_start[f], hi = res_start[f + 1], stop = -1;
+        if (twice[f]) { /* each occurrence takes its share: check as we go */
+            Py_ssize_t n_used = 0;
+            for (Py_ssize_t q = lo; q < hi; q++) {
+                Py_ssize_t r = res[q];
+                if (room[r] < need - EPS) {
+                    stop = r;
+                    for (Py_ssize_t u = 0; u < n_used; u++) room[used[u]] += need;
+                    break;
+                }
+                room[r] -= need;
+                used[n_used++] = r;
+            }
+        }
+        else {
+            for (Py_ssize_t q = lo; q < hi; q++) {
+                if (room[res[q]] < need - EPS) {
+                    stop = res[q];
+                    break;
+                }
+            }
+            if (stop < 0)
+                for (Py_ssize_t q = lo; q < hi; q++) room[res[q]] -= need;
+        }
+        if (stop < 0) {
+            admitted[f]++;
+            continue;
+        }
+        PyObject *ko = PyLong_FromSsize_t(i), *ro = PyLong_FromSsize_t(stop);
+        int rc = (ko && ro) ? PyDict_SetItem(blocked, ko, ro) : -1;
+        Py_XDECREF(ko);
+        Py_XDECREF(ro);
+        if (rc < 0) goto done;
+    }
+    counts = PyList_New(n_flows);
+    if (counts == NULL) goto done;
+    for (Py_ssize_t f = 0; f < n_flows; f++) {
+        PyObject *c = PyLong_FromSsize_t(admitted[f]);
+        if (c == NULL) goto done;
+        PyList_SET_ITEM(counts, f, c);
+    }
+    result = PyTuple_Pack(2, counts, blocked);
+
+done:
+    Py_XDECREF(counts);
+    Py_XDECREF(blocked);
+    PyMem_Free(flow_of);
+    PyMem_Free(order);
+    PyMem_Free(res_start);
+    PyMem_Free(res);
+    PyMem_Free(used);
+    PyMem_Free(admitted);
+    PyMem_Free(floors);
+    PyMem_Free(room);
+    PyMem_Free(twice);
+    PyMem_Free(seen);
+    return result;
 }
 
 static PyMethodDef native_methods[] = {
@@ -2442,8 +2627,9 @@ static PyMethodDef native_methods[] = {
     {"fill_flows", fill_flows, METH_VARARGS, fill_flows_doc},
     {"connector_limits", connector_limits, METH_VARARGS, connector_limits_doc},
     {"panel_sums", panel_sums, METH_VARARGS, panel_sums_doc},
+    {"admit_connectors", admit_connectors, METH_VARARGS, admit_connectors_doc},
     {"panel_figures", panel_figures, METH_VARARGS, panel_figures_doc},
-    {"running_entries", running_entries, METH_VARARGS, running_entries_doc},
+    {"rotation_entries", rotation_entries, METH_VARARGS, rotation_entries_doc},
     {"round3", round3_py, METH_O, round3_doc},
     {NULL, NULL, 0, NULL},
 };
@@ -2486,6 +2672,7 @@ intern_names(void)
     INTERN(s_shed, "shed");
     INTERN(s_capacity_a, "capacity_a");
     INTERN(s_admitted_since, "admitted_since");
+    INTERN(s_paused_since, "paused_since");
 #undef INTERN
     PyObject *d[8] = {s_active, s_access_closed, s_delayed, s_charge_now, s_ev_max_a,
                       s_ev_phases, s_weight, s_priority};

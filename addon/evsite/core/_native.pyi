@@ -57,11 +57,17 @@ def fill_flows(
 ) -> list[Any]: ...
 def connector_limits(
     keys: list[Any],
-    outs: list[Any],
-    flow_of: list[int] | None,
+    per_flow: list[Any],
+    flow_of: list[int],
     before: Any,
     limits: dict[Any, Any],
     new_limit: Callable[..., Any],
+    blocked: dict[int, int],
+    initial_room: list[float],
+    floors: list[float],
+    phases: list[Any],
+    res_reason: list[Any],
+    min_current_rotation: Any,
 ) -> None: ...
 def panel_sums(
     path_ids: list[int],
@@ -78,5 +84,14 @@ def panel_figures(
     reserved: list[float],
     new_panel: Callable[..., Any],
 ) -> dict[str, Any]: ...
-def running_entries(keys: list[Any], entries: Any, running: Any) -> dict[Any, Any]: ...
+def rotation_entries(
+    keys: list[Any], entries: Any, running: Any, waiting: Any, paused: Any
+) -> dict[Any, Any]: ...
+def admit_connectors(
+    order: list[int],
+    flow_of: list[int],
+    checked: list[tuple[int, ...]],
+    floors: list[float],
+    room: list[float],
+) -> tuple[list[int], dict[int, int]]: ...
 def round3(x: float) -> float: ...

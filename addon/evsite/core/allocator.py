@@ -129,6 +129,12 @@ def _admit(
         if kept is None:
             kept = by_res[id(res)] = tuple(filter(tight.__contains__, res))
         checked.append(kept)
+    compiled = native.NATIVE
+    if compiled is not None:  # the same admission in C, bit-identical (native.py)
+        counts, blocked = compiled.admit_connectors(
+            order, flows.flow_of, checked, flows.floors, initial_room
+        )
+        return counts, blocked, _room_after_floors(build, initial_room, counts)
     resources = [checked[f] for f in flows.flow_of]
     floors = [flows.floors[f] for f in flows.flow_of]
     admitted, blocked = admit(order, resources, floors, list(initial_room))
@@ -320,14 +326,20 @@ def _competing_limits(
         ]
     compiled = native.NATIVE
     if compiled is not None:  # the same loop in C, bit-identical (native.py)
-        if isinstance(outs, list):
-            compiled.connector_limits(
-                flows.keys, outs, None, build.before, limits, new_limit
-            )
-        else:
-            compiled.connector_limits(
-                flows.keys, per_flow, flows.flow_of, build.before, limits, new_limit
-            )
+        compiled.connector_limits(
+            flows.keys,
+            per_flow,
+            flows.flow_of,
+            build.before,
+            limits,
+            new_limit,
+            blocked,
+            initial_room,
+            flows.floors,
+            flows.phases,
+            build.res_reason,
+            Reason.MIN_CURRENT_ROTATION,
+        )
         return
     for key, (limit, reason, panel_id, phases) in zip(flows.keys, outs, strict=True):
         old = get(key)  # reuse the previous object when nothing changed

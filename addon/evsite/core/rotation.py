@@ -138,13 +138,13 @@ def rotate(
     )
     get = state.entries.get
     entries: dict[ConnectorKey, RotationEntry] = {}
+    compiled = native.NATIVE
+    if compiled is not None and isinstance(keys, list):  # C, bit-identical
+        kept: dict[ConnectorKey, RotationEntry] = compiled.rotation_entries(
+            keys, state.entries, running, waiting, paused
+        )
+        return RotationState(entries=kept)
     if not paused:
-        compiled = native.NATIVE
-        if compiled is not None and isinstance(keys, list):  # C, bit-identical
-            kept: dict[ConnectorKey, RotationEntry] = compiled.running_entries(
-                keys, state.entries, running
-            )
-            return RotationState(entries=kept)
         for key in keys:
             old = get(key)
             entries[key] = running if old is None or old.admitted_since is None else old
