@@ -8,10 +8,13 @@ recorded in docs/performance.md ("Allocation").
    dual-port stations, a few metered panels, 2 % offline chargers, two
    priority classes); the snapshot changes between runs (random demands).
    Wall time (``perf_counter_ns``) and this thread's CPU time
-   (``thread_time_ns``) are both reported. Each scenario runs twice: with the
-   garbage collector as Python starts it, and with ``gc.freeze()`` called once
-   the site is built (what the control loop does after loading the
-   configuration: the long-lived site objects leave the collector's scans).
+   (``thread_time_ns``) are both reported. Each scenario runs three times:
+   with the garbage collector as Python starts it; with ``gc.freeze()`` called
+   once the site is built (the long-lived site objects leave the collector's
+   scans); and as the control loop runs it ("control loop": frozen every 5
+   cycles as the GcPacer does every 5 s, collection paused during the call).
+   The header says whether the compiled loops (``evsite.core.native``) ran;
+   ``EVSITE_PURE_PYTHON=1`` times the pure-Python allocator instead.
 2. A simulated workplace day (1-minute steps): the same random arrivals are
    served by evsite's allocator and by a first-come-first-served headroom
    allocator (the evcc approach: a car takes whatever headroom is left along
@@ -23,6 +26,7 @@ recorded in docs/performance.md ("Allocation").
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import os
 import platform
@@ -41,6 +45,8 @@ from evsite.config.models import (
     Panel,
     Phase,
 )
+from evsite.control import gc_pacing
+from evsite.core import native
 from evsite.core.allocation_model import (
     Allocation,
     ChargerState,
@@ -159,6 +165,10 @@ def meter_samples(
     }
 
 
+GC_MODES = ("default", "frozen", "control loop")
+"""How the garbage collector runs around the timed calls (see the module doc)."""
+
+
 def time_allocation(
     connectors: int,
     runs: int,
@@ -166,12 +176,20 @@ def time_allocation(
     change: float,
     squeeze: float = 1.0,
     seed: int = 1,
-    freeze: bool = False,
+    gc_mode: str = "default",
 ) -> dict[str, float]:
     """Time allocate(); ``change`` is the share of demands redrawn per cycle.
 
-    ``freeze``: call ``gc.freeze()`` once the site is built (undone after).
+    ``gc_mode``: "default" leaves the collector as Python starts it; "frozen"
+    calls ``gc.freeze()`` once the site is built; "control loop" also does
+    what the running controller does: ``gc.freeze()`` every 5 cycles (the
+    GcPacer freezes every 5 s, a cycle runs about once a second; untimed) and
+    automatic collection paused during the call (``gc_pacing.paused()``, so
+    the young collections run after it). Frozen objects are unfrozen after.
     """
+    if gc_mode not in GC_MODES:
+        raise ValueError(f"gc_mode must be one of {GC_MODES}, not {gc_mode!r}")
+    freeze, control = gc_mode != "default", gc_mode == "control loop"
     rng = random.Random(seed)
     tree = big_tree(connectors, rng, squeeze)
     plan = SitePlan.build(tree)
@@ -204,10 +222,14 @@ def time_allocation(
             previous=previous,
             plan=plan,
         )
-        start, cpu = time.perf_counter_ns(), time.thread_time_ns()
-        previous = allocate(snap)
-        cpu_samples.append((time.thread_time_ns() - cpu) / 1e6)
-        samples.append((time.perf_counter_ns() - start) / 1e6)
+        if control and k % 5 == 4:
+            gc.freeze()
+        pause = gc_pacing.paused() if control else contextlib.nullcontext()
+        with pause:
+            start, cpu = time.perf_counter_ns(), time.thread_time_ns()
+            previous = allocate(snap)
+            cpu_samples.append((time.thread_time_ns() - cpu) / 1e6)
+            samples.append((time.perf_counter_ns() - start) / 1e6)
         paused += sum(
             1
             for c in previous.connectors.values()
@@ -403,6 +425,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     print(machine())
+    print(f"compiled loops: {'yes' if native.NATIVE is not None else 'no'}")
     if args.only != "fairness":
         compute_time(args.quick)
     if args.only != "time":
@@ -421,13 +444,13 @@ def compute_time(quick: bool) -> None:
     for label, change, squeeze in scenarios:
         print(label)
         for connectors, n in zip((1000, 5000), runs, strict=True):
-            for freeze in (False, True):
+            for gc_mode in GC_MODES:
                 r = time_allocation(
-                    connectors, n, change=change, squeeze=squeeze, freeze=freeze
+                    connectors, n, change=change, squeeze=squeeze, gc_mode=gc_mode
                 )
                 print(
                     f"  {r['connectors']} connectors / {r['panels']} panels, "
-                    f"{r['runs']} runs, gc {'frozen' if freeze else 'default'}"
+                    f"{r['runs']} runs, gc {gc_mode}"
                     f" (paused {r['paused_share']:.0%}): wall p50 {r['wall_p50']:.2f}"
                     f" p99 {r['wall_p99']:.2f} max {r['wall_max']:.2f} ms; CPU p50 "
                     f"{r['cpu_p50']:.2f} p99 {r['cpu_p99']:.2f} max "

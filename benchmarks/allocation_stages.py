@@ -64,7 +64,7 @@ def stages(connectors: int, cycles: int) -> None:
         setattr(owner, attr, _timed(saved[name], name, acc))
     allocation.allocate = _timed(whole, "whole allocate()", acc)
     try:
-        time_allocation(connectors, cycles, change=0.02, freeze=True)
+        time_allocation(connectors, cycles, change=0.02, gc_mode="frozen")
     finally:
         for name, (owner, attr) in STAGES.items():
             setattr(owner, attr, saved[name])

@@ -14,6 +14,7 @@ import os
 import random
 import sys
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -132,6 +133,11 @@ def test_allocate_is_identical_on_random_sites(case: Case) -> None:
 def varied_demand(key: tuple[str, int], rng: random.Random) -> ConnectorDemand:
     """The benchmark's demand, now and then with overrides, closed or delayed."""
     demand = random_demand(key, rng)
+    if rng.random() < 0.7:  # a session start, often shared (ties sort on)
+        minutes = rng.choice([0, 5, 5, 30, rng.randrange(600)])
+        demand = replace(demand, session_start=T0 - timedelta(minutes=minutes))
+    if rng.random() < 0.3:
+        demand = replace(demand, energy_wh=rng.choice([0.0, 1000.0]))
     roll = rng.random()
     if roll < 0.05:
         return replace(demand, weight=rng.choice([0.5, 2.0, 0.0]), priority=2)
@@ -171,18 +177,22 @@ def test_allocate_is_identical_on_benchmark_sites(
         for cid in rng.sample(sorted(tree.chargers), len(tree.chargers) // 20)
     }
     previous = None
-    # Samples taken at T0: from the fourth second on the feeders' meters are
-    # stale (no increases, offline allocations as caps).
+    # Cycles 7 minutes apart (rotation slots run out); the last two without a
+    # new meter sample: stale feeders (no increases, offline allocations as caps).
+    sampled = T0
     for cycle in range(6):
+        now = T0 + timedelta(minutes=7 * cycle)
+        if cycle < 4:
+            sampled = now
         for key in rng.sample(keys, len(keys) // 10):
             demands[key] = varied_demand(key, rng)
         snapshot = Snapshot(
             tree,
             energy,
-            T0.replace(second=cycle),
+            now,
             dict(demands),
             chargers=states,
-            measurements=meter_samples(tree, T0, rng),
+            measurements=meter_samples(tree, sampled, rng),
             offline_allocations=offline,
             previous=previous,
             plan=plan,

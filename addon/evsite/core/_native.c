@@ -735,7 +735,7 @@ static PyObject *s_ev_phases, *s_weight, *s_priority, *s_online, *s_controllable
 static PyObject *s_maintenance, *s_offline_allocation_a, *s_reason, *s_limit_a;
 static PyObject *s_panel_id, *s_phases, *s_stale_cap, *s_no_increase, *s_floor;
 static PyObject *s_available_a, *s_measured_a, *s_stale, *s_shed, *s_capacity_a;
-static PyObject *s_admitted_since, *s_paused_since;
+static PyObject *s_admitted_since, *s_paused_since, *s_energy_wh, *s_session_start;
 static PyObject *one_obj, *zero_float;
 
 /* ``mapping.get(key)`` as a new reference (NULL with no error: missing). */
@@ -2619,6 +2619,93 @@ done:
     return result;
 }
 
+PyDoc_STRVAR(admission_order_doc,
+"admission_order(keys, flow_of, priority, demands, entries, slot_start, now,\n"
+"                epoch) -> list\n"
+"--\n\n"
+"Compiled evsite.core.rotation.admission_order over the competing connectors\n"
+"(``priority`` per flow, ``demands`` by key): indices, most deserving first,\n"
+"sorted by the same key tuples with the same comparisons.");
+
+static PyObject *
+admission_order(PyObject *self, PyObject *args)
+{
+    PyObject *keys, *flow_of_o, *priority, *demands, *entries, *slot_start, *now, *epoch;
+    if (!PyArg_ParseTuple(args, "O!O!O!OOOOO", &PyList_Type, &keys, &PyList_Type,
+                          &flow_of_o, &PyList_Type, &priority, &demands, &entries,
+                          &slot_start, &now, &epoch))
+        return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(keys);
+    Py_ssize_t *flow_of = list_indices(flow_of_o, PyList_GET_SIZE(priority), "flow_of");
+    if (flow_of == NULL) return NULL;
+    PyObject *rows = NULL, *result = NULL;
+    if (PyList_GET_SIZE(flow_of_o) != n) {
+        PyErr_SetString(PyExc_ValueError, "flow_of: one per connector");
+        goto done;
+    }
+    rows = PyList_New(n);
+    if (rows == NULL) goto done;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *key = PyList_GET_ITEM(keys, i);
+        PyObject *entry = map_get(entries, key);
+        if (entry == NULL && PyErr_Occurred()) goto done;
+        PyObject *waited = Py_NewRef(epoch), *group = NULL;
+        PyObject *admitted = entry ? PyObject_GetAttr(entry, s_admitted_since) : Py_NewRef(Py_None);
+        if (admitted == NULL) goto row_fail;
+        if (admitted != Py_None) {
+            int later = PyObject_RichCompareBool(admitted, slot_start, Py_GT);
+            if (later < 0) goto row_fail;
+            group = PyLong_FromLong(later ? 0 : 2);
+        }
+        else {
+            group = PyLong_FromLong(1);
+            PyObject *since = entry ? PyObject_GetAttr(entry, s_paused_since) : Py_NewRef(Py_None);
+            if (since == NULL) goto row_fail;
+            Py_SETREF(waited, since != Py_None ? since : Py_NewRef(now));
+            if (since == Py_None) Py_DECREF(since);
+        }
+        if (group == NULL) goto row_fail;
+        PyObject *demand = PyObject_GetItem(demands, key);
+        if (demand == NULL) goto row_fail;
+        PyObject *energy = PyObject_GetAttr(demand, s_energy_wh);
+        PyObject *start = energy ? PyObject_GetAttr(demand, s_session_start) : NULL;
+        Py_DECREF(demand);
+        PyObject *neg = start ? PyNumber_Negative(PyList_GET_ITEM(priority, flow_of[i])) : NULL;
+        PyObject *index = neg ? PyLong_FromSsize_t(i) : NULL;
+        PyObject *row = index ? PyTuple_Pack(7, neg, group, waited, energy,
+                                             start == Py_None ? epoch : start, key, index)
+                              : NULL;
+        Py_XDECREF(energy);
+        Py_XDECREF(start);
+        Py_XDECREF(neg);
+        Py_XDECREF(index);
+        Py_DECREF(group);
+        Py_DECREF(waited);
+        Py_DECREF(admitted);
+        Py_XDECREF(entry);
+        if (row == NULL) goto done;
+        PyList_SET_ITEM(rows, i, row);
+        continue;
+    row_fail:
+        Py_XDECREF(group);
+        Py_DECREF(waited);
+        Py_XDECREF(admitted);
+        Py_XDECREF(entry);
+        goto done;
+    }
+    /* The keys are unique (the connector key is in each), so the index
+     * appended to break no ties gives the order sorted() gives. */
+    if (PyList_Sort(rows) < 0) goto done;
+    result = PyList_New(n);
+    if (result == NULL) goto done;
+    for (Py_ssize_t i = 0; i < n; i++)
+        PyList_SET_ITEM(result, i, Py_NewRef(PyTuple_GET_ITEM(PyList_GET_ITEM(rows, i), 6)));
+done:
+    Py_XDECREF(rows);
+    PyMem_Free(flow_of);
+    return result;
+}
+
 static PyMethodDef native_methods[] = {
     {"fill_into", fill_into, METH_VARARGS, fill_into_doc},
     {"classify", classify, METH_VARARGS, classify_doc},
@@ -2628,6 +2715,7 @@ static PyMethodDef native_methods[] = {
     {"connector_limits", connector_limits, METH_VARARGS, connector_limits_doc},
     {"panel_sums", panel_sums, METH_VARARGS, panel_sums_doc},
     {"admit_connectors", admit_connectors, METH_VARARGS, admit_connectors_doc},
+    {"admission_order", admission_order, METH_VARARGS, admission_order_doc},
     {"panel_figures", panel_figures, METH_VARARGS, panel_figures_doc},
     {"rotation_entries", rotation_entries, METH_VARARGS, rotation_entries_doc},
     {"round3", round3_py, METH_O, round3_doc},
@@ -2673,6 +2761,8 @@ intern_names(void)
     INTERN(s_capacity_a, "capacity_a");
     INTERN(s_admitted_since, "admitted_since");
     INTERN(s_paused_since, "paused_since");
+    INTERN(s_energy_wh, "energy_wh");
+    INTERN(s_session_start, "session_start");
 #undef INTERN
     PyObject *d[8] = {s_active, s_access_closed, s_delayed, s_charge_now, s_ev_max_a,
                       s_ev_phases, s_weight, s_priority};

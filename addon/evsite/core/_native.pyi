@@ -95,3 +95,13 @@ def admit_connectors(
     room: list[float],
 ) -> tuple[list[int], dict[int, int]]: ...
 def round3(x: float) -> float: ...
+def admission_order(
+    keys: list[Any],
+    flow_of: list[int],
+    priority: list[int],
+    demands: Any,
+    entries: Any,
+    slot_start: Any,
+    now: Any,
+    epoch: Any,
+) -> list[int]: ...

@@ -50,7 +50,13 @@ from evsite.core.allocation_model import (
     new_panel_allocation,
 )
 from evsite.core.flowbuild import STEP_PER_A, FlowBuilder, floor_step
-from evsite.core.rotation import Candidates, admission_order, rotate
+from evsite.core.rotation import (
+    EPOCH,
+    Candidates,
+    admission_order,
+    rotate,
+    slot_start,
+)
 from evsite.core.waterfill import CAPPED, EPS, FlowTable, admit, fill_into
 
 __all__ = ["Allocation", "Reason", "Snapshot", "allocate", "floor_step"]
@@ -113,15 +119,28 @@ def _admit(
     # rotation order; connectors of one flow may end up on either side. Only
     # the resources that all floors overfill can refuse anyone, so only they
     # are checked and taken here; the room left is summed per flow after.
-    demands = [build.snap.demands[key] for key in flows.keys]
-    cands = Candidates(
-        keys=flows.keys,
-        priority=[flows.priority[f] for f in flows.flow_of],
-        energy_wh=[d.energy_wh for d in demands],
-        session_start=[d.session_start for d in demands],
-    )
     energy, now = build.snap.energy, build.snap.now
-    order = admission_order(cands, rotation, now, energy.rotation_minutes)
+    compiled = native.NATIVE
+    if compiled is not None:  # the same order in C, bit-identical (native.py)
+        order: list[int] = compiled.admission_order(
+            flows.keys,
+            flows.flow_of,
+            flows.priority,
+            build.snap.demands,
+            rotation.entries,
+            slot_start(now, energy.rotation_minutes),
+            now,
+            EPOCH,
+        )
+    else:
+        demands = [build.snap.demands[key] for key in flows.keys]
+        cands = Candidates(
+            keys=flows.keys,
+            priority=[flows.priority[f] for f in flows.flow_of],
+            energy_wh=[d.energy_wh for d in demands],
+            session_start=[d.session_start for d in demands],
+        )
+        order = admission_order(cands, rotation, now, energy.rotation_minutes)
     by_res: dict[int, tuple[int, ...]] = {}
     checked = []  # per flow: its tight resources, in path order
     for res in flows.resources:
@@ -129,7 +148,6 @@ def _admit(
         if kept is None:
             kept = by_res[id(res)] = tuple(filter(tight.__contains__, res))
         checked.append(kept)
-    compiled = native.NATIVE
     if compiled is not None:  # the same admission in C, bit-identical (native.py)
         counts, blocked = compiled.admit_connectors(
             order, flows.flow_of, checked, flows.floors, initial_room

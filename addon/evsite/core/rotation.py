@@ -25,7 +25,12 @@ from datetime import UTC, datetime, timedelta
 from evsite.core import native
 from evsite.core.allocation_model import ConnectorKey, RotationEntry, RotationState
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # a missing time sorts as timestamp 0
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # a missing time sorts as timestamp 0
+
+
+def slot_start(now: datetime, rotation_minutes: float) -> datetime:
+    """When the current rotation slot began: running since then is not yet due."""
+    return now - timedelta(minutes=rotation_minutes)
 
 
 @dataclass(slots=True)
@@ -64,15 +69,15 @@ def admission_order(
     Returns:
         A permutation of ``range(len(candidates.keys))``.
     """
-    slot_start = now - timedelta(minutes=rotation_minutes)
+    started = slot_start(now, rotation_minutes)
     entries = state.entries
     sort_keys = []
     # Aware datetimes sort like their timestamps, without converting each.
     for i, key in enumerate(candidates.keys):
         entry = entries.get(key)
-        waited = _EPOCH
+        waited = EPOCH
         if entry is not None and entry.admitted_since is not None:
-            group = 0 if entry.admitted_since > slot_start else 2
+            group = 0 if entry.admitted_since > started else 2
         else:
             group = 1
             since = entry.paused_since if entry is not None else None
@@ -84,7 +89,7 @@ def admission_order(
                 group,
                 waited,
                 candidates.energy_wh[i],
-                _EPOCH if start is None else start,
+                EPOCH if start is None else start,
                 key,
             )
         )
