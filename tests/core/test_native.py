@@ -9,11 +9,12 @@ skipping.
 
 from __future__ import annotations
 
+import gc
 import math
 import os
 import random
 import sys
-from dataclasses import replace
+from dataclasses import FrozenInstanceError, dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -21,9 +22,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from evsite.config.models import EnergySettings
+from evsite.config.models import EnergySettings, Phase
 from evsite.core import native
-from evsite.core.allocation_model import ChargerState, ConnectorDemand, Snapshot
+from evsite.core.allocation_model import (
+    ChargerState,
+    ConnectorDemand,
+    ConnectorLimit,
+    Reason,
+    Snapshot,
+)
 from evsite.core.allocator import allocate
 from evsite.core.offline import offline_allocations
 from evsite.core.plan import SitePlan
@@ -221,3 +228,63 @@ def test_round3_is_python_round(x: float) -> None:
     else:
         assert got == want
         assert math.copysign(1.0, got) == math.copysign(1.0, want)
+
+
+def test_limits_made_in_c_are_the_dataclass_values() -> None:
+    """C fills new ConnectorLimit slots directly; the values are the same."""
+    rng = random.Random(7)
+    tree = big_tree(300, rng, 0.25)
+    keys = [(c.id, k.id) for c in tree.chargers.values() for k in c.connectors]
+    demands = {key: varied_demand(key, rng) for key in keys}
+    snapshot = Snapshot(tree, EnergySettings(), T0, demands)
+    with native.use_native(True):
+        result = allocate(snapshot)
+    assert len(result.connectors) == len(keys)
+    for limit in result.connectors.values():
+        assert type(limit) is ConnectorLimit
+        built = ConnectorLimit(
+            limit.charger_id,
+            limit.connector_id,
+            limit.limit_a,
+            limit.reason,
+            limit.panel_id,
+            limit.phases,
+        )
+        assert (limit, hash(limit), repr(limit)) == (built, hash(built), repr(built))
+        assert gc.is_tracked(limit) == gc.is_tracked(built)
+        with pytest.raises(FrozenInstanceError):
+            limit.limit_a = 1.0  # type: ignore[misc]
+
+
+@dataclass(frozen=True)
+class _PlainLimit:
+    """A limit class without slots: C must call it, not fill it."""
+
+    charger_id: str
+    connector_id: int
+    limit_a: float
+    reason: Reason
+    panel_id: str | None
+    phases: tuple[Phase, ...]
+
+
+def test_other_limit_classes_are_called() -> None:
+    from evsite.core import _native
+
+    limits: dict[tuple[str, int], object] = {}
+    out = (7.5, Reason.PANEL, "p1", (Phase.L1,))
+    _native.connector_limits(
+        [("c", 1)],
+        [out],
+        [0],
+        {},
+        limits,
+        _PlainLimit,
+        {},
+        [0.0],
+        [6.0],
+        [()],
+        [],
+        Reason.MIN_CURRENT_ROTATION,
+    )
+    assert limits == {("c", 1): _PlainLimit("c", 1, *out)}

@@ -825,6 +825,57 @@ enum { L_LIMIT_A, L_REASON, L_PANEL_ID, L_PHASES };
 
 static PyObject *demand_names[8], *limit_names[4];
 
+/* Building ConnectorLimit values. ``new_limit`` is the class itself or a
+ * function building it. For the class, when it is a plain slot class (generic
+ * allocation, the six fields as object slots, nothing else to set up), the
+ * value is made as allocation_model.new_limit makes it: allocated like
+ * ``object.__new__`` does and the six slots filled; otherwise the class is
+ * called. The checked class is kept (with a reference) for later calls. */
+static PyTypeObject *limit_type;
+static int limit_fast;
+static Py_ssize_t limit_offsets[6];
+static PyObject *limit_fields[6];
+
+static void
+limit_learn(PyTypeObject *tp)
+{
+    Py_XSETREF(limit_type, (PyTypeObject *)Py_NewRef(tp));
+    limit_fast = 0;
+    if (tp->tp_new != PyBaseObject_Type.tp_new || tp->tp_alloc != PyType_GenericAlloc
+        || tp->tp_dictoffset != 0 || tp->tp_weaklistoffset != 0)
+        return;
+    for (int k = 0; k < 6; k++) {
+        PyObject *descr = _PyType_Lookup(tp, limit_fields[k]); /* borrowed */
+        if (descr == NULL || !Py_IS_TYPE(descr, &PyMemberDescr_Type)) return;
+        PyMemberDef *member = ((PyMemberDescrObject *)descr)->d_member;
+        if (member->type != T_OBJECT_EX || (member->flags & READONLY)) return;
+        limit_offsets[k] = member->offset;
+    }
+    /* every object slot of the instance is one of the six */
+    if (tp->tp_basicsize != (Py_ssize_t)(sizeof(PyObject) + 6 * sizeof(PyObject *))) return;
+    limit_fast = 1;
+}
+
+static PyObject *
+make_limit(PyObject *new_limit, PyObject *cid, PyObject *conn, PyObject *limit,
+           PyObject *reason, PyObject *panel_id, PyObject *phases)
+{
+    if (PyType_Check(new_limit)) {
+        PyTypeObject *tp = (PyTypeObject *)new_limit;
+        if (tp != limit_type) limit_learn(tp);
+        if (limit_fast) {
+            PyObject *obj = tp->tp_alloc(tp, 0);
+            if (obj == NULL) return NULL;
+            PyObject *values[6] = {cid, conn, limit, reason, panel_id, phases};
+            for (int k = 0; k < 6; k++)
+                *(PyObject **)((char *)obj + limit_offsets[k]) = Py_NewRef(values[k]);
+            return obj;
+        }
+    }
+    return PyObject_CallFunctionObjArgs(new_limit, cid, conn, limit, reason, panel_id,
+                                        phases, NULL);
+}
+
 /* FlowBuilder.limit_of: the previous ConnectorLimit of ``key`` when its limit,
  * reason, panel and phases are the same, else ``new_limit(...)`` (new ref). */
 static PyObject *
@@ -858,9 +909,8 @@ limit_or_old(Slots *lsl, PyObject *before, PyObject *key, PyObject *limit,
         }
         Py_DECREF(old);
     }
-    return PyObject_CallFunctionObjArgs(new_limit, PyTuple_GET_ITEM(key, 0),
-                                        PyTuple_GET_ITEM(key, 1), limit, reason, panel_id,
-                                        phases, NULL);
+    return make_limit(new_limit, PyTuple_GET_ITEM(key, 0), PyTuple_GET_ITEM(key, 1), limit,
+                      reason, panel_id, phases);
 }
 
 /* What the rare rows of the classification touch on the builder. */
@@ -2769,6 +2819,10 @@ intern_names(void)
     memcpy(demand_names, d, sizeof d);
     PyObject *l[4] = {s_limit_a, s_reason, s_panel_id, s_phases};
     memcpy(limit_names, l, sizeof l);
+    const char *fields[6] = {"charger_id", "connector_id", "limit_a", "reason", "panel_id",
+                             "phases"};
+    for (int k = 0; k < 6; k++)
+        if ((limit_fields[k] = PyUnicode_InternFromString(fields[k])) == NULL) return -1;
     if ((one_obj = PyLong_FromLong(1)) == NULL) return -1;
     if ((zero_float = PyFloat_FromDouble(0.0)) == NULL) return -1;
     return 0;

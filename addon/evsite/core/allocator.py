@@ -350,7 +350,7 @@ def _competing_limits(
             flows.flow_of,
             build.before,
             limits,
-            new_limit,
+            ConnectorLimit,  # C fills a new value's slots as new_limit does
             blocked,
             initial_room,
             flows.floors,

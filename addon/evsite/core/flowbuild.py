@@ -163,7 +163,10 @@ class FlowBuilder:
         """
         compiled = native.NATIVE
         if compiled is not None:  # the same loop in C, bit-identical (native.py)
-            self._cols = compiled.classify(self, self.plan.rows, _REASONS, new_limit)
+            # Given the class, C fills a new value's slots as new_limit does.
+            self._cols = compiled.classify(
+                self, self.plan.rows, _REASONS, ConnectorLimit
+            )
             return
         states, get = self.snap.chargers, self.snap.demands.get
         fixed, limit_of, stale_panels = self.fixed, self.limit_of, self.stale_panels
