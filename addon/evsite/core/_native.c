@@ -2532,30 +2532,38 @@ fail:
 }
 
 PyDoc_STRVAR(admit_connectors_doc,
-"admit_connectors(order, flow_of, checked, floors, room) -> (counts, blocked)\n"
+"admit_connectors(order, flow_of, resources, left, floors, room)\n"
+"    -> (counts, blocked)\n"
 "--\n\n"
 "Compiled admission of evsite.core.allocator._admit (waterfill.admit over\n"
-"the connectors): in ``order``, each connector takes its flow's floor on its\n"
-"flow's ``checked`` resources where all have room (a resource listed twice\n"
-"takes it twice); else it is refused at the first one without. ``room`` is\n"
-"not changed. Returns admitted connectors per flow and {connector: resource}.");
+"the connectors). Only the resources all floors overfill (``left[r]`` < 0)\n"
+"are checked: in ``order``, each connector takes its flow's floor on its\n"
+"flow's checked resources where all have room (a resource listed twice takes\n"
+"it twice); else it is refused at the first one without. ``room`` is not\n"
+"changed. Returns admitted connectors per flow and {connector: resource}.");
 
 static PyObject *
 admit_connectors(PyObject *self, PyObject *args)
 {
-    PyObject *order_o, *flow_of_o, *checked, *floors_o, *room_o;
-    if (!PyArg_ParseTuple(args, "O!O!O!O!O!", &PyList_Type, &order_o, &PyList_Type,
-                          &flow_of_o, &PyList_Type, &checked, &PyList_Type, &floors_o,
-                          &PyList_Type, &room_o))
+    PyObject *order_o, *flow_of_o, *checked, *left_o, *floors_o, *room_o;
+    if (!PyArg_ParseTuple(args, "O!O!O!O!O!O!", &PyList_Type, &order_o, &PyList_Type,
+                          &flow_of_o, &PyList_Type, &checked, &PyList_Type, &left_o,
+                          &PyList_Type, &floors_o, &PyList_Type, &room_o))
         return NULL;
     Py_ssize_t n_flows = PyList_GET_SIZE(checked), n_res = PyList_GET_SIZE(room_o);
     Py_ssize_t n = PyList_GET_SIZE(flow_of_o);
     Py_ssize_t *flow_of = NULL, *order = NULL, *res_start = NULL, *res = NULL;
     Py_ssize_t *admitted = NULL, *used = NULL;
-    double *floors = NULL, *room = NULL;
+    double *floors = NULL, *room = NULL, *left = NULL;
     char *twice = NULL, *seen = NULL;
     PyObject *counts = NULL, *blocked = NULL, *result = NULL;
 
+    left = list_doubles(left_o, "left");
+    if (left == NULL) goto done;
+    if (PyList_GET_SIZE(left_o) != n_res) {
+        PyErr_SetString(PyExc_ValueError, "left: one per resource");
+        goto done;
+    }
     flow_of = list_indices(flow_of_o, n_flows, "flow_of");
     order = flow_of ? list_indices(order_o, n, "order") : NULL;
     floors = order ? list_doubles(floors_o, "floors") : NULL;
@@ -2578,11 +2586,10 @@ admit_connectors(PyObject *self, PyObject *args)
     for (Py_ssize_t f = 0; f < n_flows; f++) {
         PyObject *t = PyList_GET_ITEM(checked, f);
         if (!PyTuple_Check(t)) {
-            PyErr_SetString(PyExc_TypeError, "checked resources must be tuples");
+            PyErr_SetString(PyExc_TypeError, "resources must be tuples");
             goto done;
         }
-        total += PyTuple_GET_SIZE(t);
-        res_start[f + 1] = total;
+        total += PyTuple_GET_SIZE(t); /* an upper bound: only tight ones kept */
     }
     res = PyMem_Malloc((size_t)(total ? total : 1) * sizeof(Py_ssize_t));
     used = PyMem_Malloc((size_t)(total ? total : 1) * sizeof(Py_ssize_t));
@@ -2590,8 +2597,10 @@ admit_connectors(PyObject *self, PyObject *args)
         PyErr_NoMemory();
         goto done;
     }
+    Py_ssize_t at = 0;
     for (Py_ssize_t f = 0; f < n_flows; f++) {
         PyObject *t = PyList_GET_ITEM(checked, f);
+        res_start[f] = at;
         for (Py_ssize_t q = 0; q < PyTuple_GET_SIZE(t); q++) {
             Py_ssize_t r = PyLong_AsSsize_t(PyTuple_GET_ITEM(t, q));
             if (r == -1 && PyErr_Occurred()) goto done;
@@ -2599,11 +2608,13 @@ admit_connectors(PyObject *self, PyObject *args)
                 PyErr_Format(PyExc_IndexError, "resource %zd out of range", r);
                 goto done;
             }
-            res[res_start[f] + q] = r;
+            if (!(left[r] < -EPS)) continue; /* never short: not checked */
+            res[at++] = r;
             if (seen[r]) twice[f] = 1;
             seen[r] = 1;
         }
-        for (Py_ssize_t q = res_start[f]; q < res_start[f + 1]; q++) seen[res[q]] = 0;
+        res_start[f + 1] = at;
+        for (Py_ssize_t q = res_start[f]; q < at; q++) seen[res[q]] = 0;
     }
     blocked = PyDict_New();
     if (blocked == NULL) goto done;
@@ -2664,6 +2675,7 @@ done:
     PyMem_Free(admitted);
     PyMem_Free(floors);
     PyMem_Free(room);
+    PyMem_Free(left);
     PyMem_Free(twice);
     PyMem_Free(seen);
     return result;

@@ -90,7 +90,8 @@ def rotation_entries(
 def admit_connectors(
     order: list[int],
     flow_of: list[int],
-    checked: list[tuple[int, ...]],
+    resources: list[Any],
+    left: list[float],
     floors: list[float],
     room: list[float],
 ) -> tuple[list[int], dict[int, int]]: ...

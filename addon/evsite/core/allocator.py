@@ -141,6 +141,11 @@ def _admit(
             session_start=[d.session_start for d in demands],
         )
         order = admission_order(cands, rotation, now, energy.rotation_minutes)
+    if compiled is not None:  # the same admission in C, bit-identical (native.py)
+        counts, blocked = compiled.admit_connectors(
+            order, flows.flow_of, flows.resources, room, flows.floors, initial_room
+        )
+        return counts, blocked, _room_after_floors(build, initial_room, counts)
     by_res: dict[int, tuple[int, ...]] = {}
     checked = []  # per flow: its tight resources, in path order
     for res in flows.resources:
@@ -148,11 +153,6 @@ def _admit(
         if kept is None:
             kept = by_res[id(res)] = tuple(filter(tight.__contains__, res))
         checked.append(kept)
-    if compiled is not None:  # the same admission in C, bit-identical (native.py)
-        counts, blocked = compiled.admit_connectors(
-            order, flows.flow_of, checked, flows.floors, initial_room
-        )
-        return counts, blocked, _room_after_floors(build, initial_room, counts)
     resources = [checked[f] for f in flows.flow_of]
     floors = [flows.floors[f] for f in flows.flow_of]
     admitted, blocked = admit(order, resources, floors, list(initial_room))
@@ -335,13 +335,6 @@ def _competing_limits(
 ) -> None:
     """Give every competing connector its flow's limit (0 A if refused)."""
     flows = build.flows
-    get = build.before.get
-    outs: Iterable[FlowLimit] = map(per_flow.__getitem__, flows.flow_of)
-    if blocked:
-        outs = [
-            _refused(build, blocked[j], fid, initial_room) if j in blocked else out
-            for j, (fid, out) in enumerate(zip(flows.flow_of, outs, strict=True))
-        ]
     compiled = native.NATIVE
     if compiled is not None:  # the same loop in C, bit-identical (native.py)
         compiled.connector_limits(
@@ -359,6 +352,13 @@ def _competing_limits(
             Reason.MIN_CURRENT_ROTATION,
         )
         return
+    get = build.before.get
+    outs: Iterable[FlowLimit] = map(per_flow.__getitem__, flows.flow_of)
+    if blocked:
+        outs = [
+            _refused(build, blocked[j], fid, initial_room) if j in blocked else out
+            for j, (fid, out) in enumerate(zip(flows.flow_of, outs, strict=True))
+        ]
     for key, (limit, reason, panel_id, phases) in zip(flows.keys, outs, strict=True):
         old = get(key)  # reuse the previous object when nothing changed
         if (
