@@ -15,7 +15,7 @@ import os
 import random
 import sys
 from dataclasses import FrozenInstanceError, dataclass, replace
-from datetime import timedelta
+from datetime import timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -137,12 +137,24 @@ def test_allocate_is_identical_on_random_sites(case: Case) -> None:
         assert compiled == python
 
 
-def varied_demand(key: tuple[str, int], rng: random.Random) -> ConnectorDemand:
-    """The benchmark's demand, now and then with overrides, closed or delayed."""
+BERLIN = timezone(timedelta(hours=1), "CET")
+
+
+def varied_demand(
+    key: tuple[str, int], rng: random.Random, mixed_zones: bool = False
+) -> ConnectorDemand:
+    """The benchmark's demand, now and then with overrides, closed or delayed.
+
+    ``mixed_zones``: some session starts in another zone object than ``now``'s
+    (the compiled admission order then sorts with Python comparisons).
+    """
     demand = random_demand(key, rng)
     if rng.random() < 0.7:  # a session start, often shared (ties sort on)
         minutes = rng.choice([0, 5, 5, 30, rng.randrange(600)])
-        demand = replace(demand, session_start=T0 - timedelta(minutes=minutes))
+        start = T0 - timedelta(minutes=minutes)
+        if mixed_zones and rng.random() < 0.5:
+            start = start.astimezone(BERLIN)
+        demand = replace(demand, session_start=start)
     if rng.random() < 0.3:
         demand = replace(demand, energy_wh=rng.choice([0.0, 1000.0]))
     roll = rng.random()
@@ -161,8 +173,9 @@ def varied_demand(key: tuple[str, int], rng: random.Random) -> ConnectorDemand:
     ("connectors", "squeeze"),
     [(1000, 1.0), (1000, 0.25), (300, 0.05), (5000, 1.0)],
 )
+@pytest.mark.parametrize("mixed_zones", [False, True])
 def test_allocate_is_identical_on_benchmark_sites(
-    connectors: int, squeeze: float
+    connectors: int, squeeze: float, mixed_zones: bool
 ) -> None:
     """The benchmark's depth-5 sites, several cycles each, previous fed back."""
     rng = random.Random(connectors)
@@ -170,7 +183,7 @@ def test_allocate_is_identical_on_benchmark_sites(
     plan, energy = SitePlan.build(tree), EnergySettings()
     offline = offline_allocations(tree, energy)
     keys = [(c.id, k.id) for c in tree.chargers.values() for k in c.connectors]
-    demands = {key: varied_demand(key, rng) for key in keys}
+    demands = {key: varied_demand(key, rng, mixed_zones) for key in keys}
     states = {
         cid: rng.choice(
             [
@@ -192,7 +205,7 @@ def test_allocate_is_identical_on_benchmark_sites(
         if cycle < 4:
             sampled = now
         for key in rng.sample(keys, len(keys) // 10):
-            demands[key] = varied_demand(key, rng)
+            demands[key] = varied_demand(key, rng, mixed_zones)
         snapshot = Snapshot(
             tree,
             energy,

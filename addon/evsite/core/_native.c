@@ -11,6 +11,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <structmember.h>
+#include <datetime.h>
 #include <stdlib.h>
 #include <math.h>
 #include <stdint.h>
@@ -2681,6 +2682,114 @@ done:
     return result;
 }
 
+/* Sorting admission rows (-priority, group, waited, energy, start, key, i)
+ * without Python comparisons when every row allows it: priorities small ints,
+ * energies exact floats (not NaN) or ints within 2**53, and every datetime of
+ * one exact type sharing one tzinfo object. Python compares such datetimes by
+ * their fields (memcmp of the packed data, fold ignored), which is what is
+ * done here; anything else leaves the rows to list.sort. */
+typedef struct {
+    long long prio;
+    long group;
+    const unsigned char *waited, *start;
+    double energy;
+    PyObject *key;
+    PyObject *row;
+} AdmitRow;
+
+static int sort_failed;
+
+static int
+admit_row_cmp(const void *pa, const void *pb)
+{
+    const AdmitRow *a = pa, *b = pb;
+    if (a->prio != b->prio) return a->prio < b->prio ? -1 : 1;
+    if (a->group != b->group) return a->group < b->group ? -1 : 1;
+    int c = memcmp(a->waited, b->waited, _PyDateTime_DATETIME_DATASIZE);
+    if (c) return c;
+    if (a->energy != b->energy) return a->energy < b->energy ? -1 : 1;
+    c = memcmp(a->start, b->start, _PyDateTime_DATETIME_DATASIZE);
+    if (c) return c;
+    if (a->key == b->key) return 0;
+    int lt = PyObject_RichCompareBool(a->key, b->key, Py_LT);
+    if (lt < 0) {
+        sort_failed = 1;
+        return 0;
+    }
+    return lt ? -1 : 1; /* connector keys are unique: never equal */
+}
+
+/* 1: ``rows`` sorted here; 0: not eligible (sort with list.sort); -1: error. */
+static int
+sort_rows_fast(PyObject *rows)
+{
+    Py_ssize_t n = PyList_GET_SIZE(rows);
+    if (n < 2) return 0;
+    AdmitRow *items = PyMem_Malloc((size_t)n * sizeof(AdmitRow));
+    if (items == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    PyObject *tzinfo = NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *row = PyList_GET_ITEM(rows, i);
+        PyObject *prio = PyTuple_GET_ITEM(row, 0), *group = PyTuple_GET_ITEM(row, 1);
+        PyObject *waited = PyTuple_GET_ITEM(row, 2), *energy = PyTuple_GET_ITEM(row, 3);
+        PyObject *start = PyTuple_GET_ITEM(row, 4);
+        int overflow;
+        if (!PyLong_CheckExact(prio) || !PyLong_CheckExact(group)) goto not_eligible;
+        items[i].prio = PyLong_AsLongLongAndOverflow(prio, &overflow);
+        if (overflow || (items[i].prio == -1 && PyErr_Occurred())) goto not_eligible;
+        items[i].group = PyLong_AsLong(group);
+        if (items[i].group == -1 && PyErr_Occurred()) goto not_eligible;
+        if (PyFloat_CheckExact(energy)) {
+            items[i].energy = PyFloat_AS_DOUBLE(energy);
+            if (isnan(items[i].energy)) goto not_eligible;
+        }
+        else if (PyLong_CheckExact(energy)) {
+            long long v = PyLong_AsLongLongAndOverflow(energy, &overflow);
+            if (overflow || (v == -1 && PyErr_Occurred())) goto not_eligible;
+            if (v > (1LL << 53) || v < -(1LL << 53)) goto not_eligible;
+            items[i].energy = (double)v;
+        }
+        else {
+            goto not_eligible;
+        }
+        PyObject *dts[2] = {waited, start};
+        for (int k = 0; k < 2; k++) {
+            PyObject *dt = dts[k];
+            if (!PyDateTime_CheckExact(dt) || !((PyDateTime_DateTime *)dt)->hastzinfo)
+                goto not_eligible;
+            PyObject *tz = ((PyDateTime_DateTime *)dt)->tzinfo;
+            if (tzinfo == NULL) tzinfo = tz;
+            if (tz != tzinfo) goto not_eligible;
+        }
+        items[i].waited = ((PyDateTime_DateTime *)waited)->data;
+        items[i].start = ((PyDateTime_DateTime *)start)->data;
+        items[i].key = PyTuple_GET_ITEM(row, 5);
+        items[i].row = row;
+    }
+    sort_failed = 0;
+    qsort(items, (size_t)n, sizeof(AdmitRow), admit_row_cmp);
+    if (sort_failed) {
+        PyMem_Free(items);
+        return -1;
+    }
+    /* put the rows in the sorted order (the list owns one reference each) */
+    for (Py_ssize_t k = 0; k < n; k++) Py_INCREF(items[k].row);
+    for (Py_ssize_t k = 0; k < n; k++) {
+        PyObject *old = PyList_GET_ITEM(rows, k);
+        PyList_SET_ITEM(rows, k, items[k].row);
+        Py_DECREF(old);
+    }
+    PyMem_Free(items);
+    return 1;
+not_eligible:
+    PyErr_Clear();
+    PyMem_Free(items);
+    return 0;
+}
+
 PyDoc_STRVAR(admission_order_doc,
 "admission_order(keys, flow_of, priority, demands, entries, slot_start, now,\n"
 "                epoch) -> list\n"
@@ -2757,7 +2866,9 @@ admission_order(PyObject *self, PyObject *args)
     }
     /* The keys are unique (the connector key is in each), so the index
      * appended to break no ties gives the order sorted() gives. */
-    if (PyList_Sort(rows) < 0) goto done;
+    int fast = sort_rows_fast(rows);
+    if (fast < 0) goto done;
+    if (!fast && PyList_Sort(rows) < 0) goto done;
     result = PyList_New(n);
     if (result == NULL) goto done;
     for (Py_ssize_t i = 0; i < n; i++)
@@ -2843,6 +2954,8 @@ intern_names(void)
 PyMODINIT_FUNC
 PyInit__native(void)
 {
+    PyDateTime_IMPORT;
+    if (PyDateTimeAPI == NULL) return NULL;
     if (intern_names() < 0) return NULL;
     return PyModule_Create(&native_module);
 }
