@@ -301,3 +301,21 @@ def test_other_limit_classes_are_called() -> None:
         Reason.MIN_CURRENT_ROTATION,
     )
     assert limits == {("c", 1): _PlainLimit("c", 1, *out)}
+
+
+def test_a_module_older_than_its_source_is_stale(tmp_path: Path) -> None:
+    """An edited _native.c not rebuilt yet: the Python loops run instead."""
+    import types
+
+    built = tmp_path / "_native.cpython-311-x86_64-linux-gnu.so"
+    built.write_bytes(b"")
+    module = types.ModuleType("evsite.core._native")
+    module.__file__ = str(built)
+    assert not native._is_stale(module)  # no source beside it (a wheel)
+    source = tmp_path / "_native.c"
+    source.write_text("/* */")
+    os.utime(source, (1_000, 1_000))
+    os.utime(built, (2_000, 2_000))
+    assert not native._is_stale(module)
+    os.utime(source, (3_000, 3_000))
+    assert native._is_stale(module)
