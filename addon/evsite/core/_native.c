@@ -13,6 +13,7 @@
 #include <structmember.h>
 #include <datetime.h>
 #include <stdlib.h>
+#include <limits.h>
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -2689,12 +2690,12 @@ done:
  * their fields (memcmp of the packed data, fold ignored), which is what is
  * done here; anything else leaves the rows to list.sort. */
 typedef struct {
-    long long prio;
+    long long prio; /* -priority */
     long group;
     const unsigned char *waited, *start;
     double energy;
     PyObject *key;
-    PyObject *row;
+    Py_ssize_t index;
 } AdmitRow;
 
 static int sort_failed;
@@ -2719,75 +2720,49 @@ admit_row_cmp(const void *pa, const void *pb)
     return lt ? -1 : 1; /* connector keys are unique: never equal */
 }
 
-/* 1: ``rows`` sorted here; 0: not eligible (sort with list.sort); -1: error. */
-static int
-sort_rows_fast(PyObject *rows)
+/* A datetime the fast sort may compare by its packed fields: an exact
+ * datetime with ``*tzinfo`` as its zone (the first one seen sets it). */
+static const unsigned char *
+fast_datetime(PyObject *dt, PyObject **tzinfo)
 {
-    Py_ssize_t n = PyList_GET_SIZE(rows);
-    if (n < 2) return 0;
-    AdmitRow *items = PyMem_Malloc((size_t)n * sizeof(AdmitRow));
-    if (items == NULL) {
-        PyErr_NoMemory();
-        return -1;
+    if (!PyDateTime_CheckExact(dt) || !((PyDateTime_DateTime *)dt)->hastzinfo) return NULL;
+    PyObject *tz = ((PyDateTime_DateTime *)dt)->tzinfo;
+    if (*tzinfo == NULL) *tzinfo = tz;
+    return tz == *tzinfo ? ((PyDateTime_DateTime *)dt)->data : NULL;
+}
+
+/* Fill ``row`` for the fast sort; 0 when this row does not allow it. */
+static int
+fast_row(AdmitRow *row, PyObject *prio, long group, PyObject *waited, PyObject *energy,
+         PyObject *start, PyObject **tzinfo)
+{
+    int overflow;
+    if (!PyLong_CheckExact(prio)) return 0;
+    long long p = PyLong_AsLongLongAndOverflow(prio, &overflow);
+    if (overflow || p == LLONG_MIN || (p == -1 && PyErr_Occurred())) {
+        PyErr_Clear();
+        return 0;
     }
-    PyObject *tzinfo = NULL;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *row = PyList_GET_ITEM(rows, i);
-        PyObject *prio = PyTuple_GET_ITEM(row, 0), *group = PyTuple_GET_ITEM(row, 1);
-        PyObject *waited = PyTuple_GET_ITEM(row, 2), *energy = PyTuple_GET_ITEM(row, 3);
-        PyObject *start = PyTuple_GET_ITEM(row, 4);
-        int overflow;
-        if (!PyLong_CheckExact(prio) || !PyLong_CheckExact(group)) goto not_eligible;
-        items[i].prio = PyLong_AsLongLongAndOverflow(prio, &overflow);
-        if (overflow || (items[i].prio == -1 && PyErr_Occurred())) goto not_eligible;
-        items[i].group = PyLong_AsLong(group);
-        if (items[i].group == -1 && PyErr_Occurred()) goto not_eligible;
-        if (PyFloat_CheckExact(energy)) {
-            items[i].energy = PyFloat_AS_DOUBLE(energy);
-            if (isnan(items[i].energy)) goto not_eligible;
-        }
-        else if (PyLong_CheckExact(energy)) {
-            long long v = PyLong_AsLongLongAndOverflow(energy, &overflow);
-            if (overflow || (v == -1 && PyErr_Occurred())) goto not_eligible;
-            if (v > (1LL << 53) || v < -(1LL << 53)) goto not_eligible;
-            items[i].energy = (double)v;
-        }
-        else {
-            goto not_eligible;
-        }
-        PyObject *dts[2] = {waited, start};
-        for (int k = 0; k < 2; k++) {
-            PyObject *dt = dts[k];
-            if (!PyDateTime_CheckExact(dt) || !((PyDateTime_DateTime *)dt)->hastzinfo)
-                goto not_eligible;
-            PyObject *tz = ((PyDateTime_DateTime *)dt)->tzinfo;
-            if (tzinfo == NULL) tzinfo = tz;
-            if (tz != tzinfo) goto not_eligible;
-        }
-        items[i].waited = ((PyDateTime_DateTime *)waited)->data;
-        items[i].start = ((PyDateTime_DateTime *)start)->data;
-        items[i].key = PyTuple_GET_ITEM(row, 5);
-        items[i].row = row;
+    row->prio = -p;
+    row->group = group;
+    if (PyFloat_CheckExact(energy)) {
+        row->energy = PyFloat_AS_DOUBLE(energy);
+        if (isnan(row->energy)) return 0;
     }
-    sort_failed = 0;
-    qsort(items, (size_t)n, sizeof(AdmitRow), admit_row_cmp);
-    if (sort_failed) {
-        PyMem_Free(items);
-        return -1;
+    else if (PyLong_CheckExact(energy)) {
+        long long v = PyLong_AsLongLongAndOverflow(energy, &overflow);
+        if (overflow || (v == -1 && PyErr_Occurred()) || v > (1LL << 53) || v < -(1LL << 53)) {
+            PyErr_Clear();
+            return 0;
+        }
+        row->energy = (double)v;
     }
-    /* put the rows in the sorted order (the list owns one reference each) */
-    for (Py_ssize_t k = 0; k < n; k++) Py_INCREF(items[k].row);
-    for (Py_ssize_t k = 0; k < n; k++) {
-        PyObject *old = PyList_GET_ITEM(rows, k);
-        PyList_SET_ITEM(rows, k, items[k].row);
-        Py_DECREF(old);
+    else {
+        return 0;
     }
-    PyMem_Free(items);
-    return 1;
-not_eligible:
-    PyErr_Clear();
-    PyMem_Free(items);
-    return 0;
+    row->waited = fast_datetime(waited, tzinfo);
+    row->start = row->waited ? fast_datetime(start, tzinfo) : NULL;
+    return row->start != NULL;
 }
 
 PyDoc_STRVAR(admission_order_doc,
@@ -2796,7 +2771,14 @@ PyDoc_STRVAR(admission_order_doc,
 "--\n\n"
 "Compiled evsite.core.rotation.admission_order over the competing connectors\n"
 "(``priority`` per flow, ``demands`` by key): indices, most deserving first,\n"
-"sorted by the same key tuples with the same comparisons.");
+"in the order of the same key tuples (-priority, group, waited, energy, start,\n"
+"key). When every row allows it (small-int priorities, exact energies, every\n"
+"datetime of one exact type sharing one tzinfo object, which Python compares\n"
+"by their packed fields) they are compared in C; else sorted as tuples.");
+
+enum { E_ADMITTED_SINCE, E_PAUSED_SINCE };
+enum { C_ENERGY_WH, C_SESSION_START };
+static PyObject *entry_names[2], *cand_names[2];
 
 static PyObject *
 admission_order(PyObject *self, PyObject *args)
@@ -2809,72 +2791,122 @@ admission_order(PyObject *self, PyObject *args)
     Py_ssize_t n = PyList_GET_SIZE(keys);
     Py_ssize_t *flow_of = list_indices(flow_of_o, PyList_GET_SIZE(priority), "flow_of");
     if (flow_of == NULL) return NULL;
-    PyObject *rows = NULL, *result = NULL;
+    PyObject *result = NULL, *rows = NULL;
+    /* per connector: new references to its waited, energy and start */
+    PyObject **held = PyMem_Calloc((size_t)(n ? 3 * n : 1), sizeof(PyObject *));
+    long *groups = PyMem_Malloc((size_t)(n ? n : 1) * sizeof(long));
+    AdmitRow *fast = PyMem_Malloc((size_t)(n ? n : 1) * sizeof(AdmitRow));
+    Slots esl = {NULL, 0, 2, entry_names, {0}}, csl = {NULL, 0, 2, cand_names, {0}};
+    if (held == NULL || groups == NULL || fast == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
     if (PyList_GET_SIZE(flow_of_o) != n) {
         PyErr_SetString(PyExc_ValueError, "flow_of: one per connector");
         goto done;
     }
-    rows = PyList_New(n);
-    if (rows == NULL) goto done;
+    int all_fast = 1;
+    PyObject *tzinfo = NULL;
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *key = PyList_GET_ITEM(keys, i);
         PyObject *entry = map_get(entries, key);
         if (entry == NULL && PyErr_Occurred()) goto done;
-        PyObject *waited = Py_NewRef(epoch), *group = NULL;
-        PyObject *admitted = entry ? PyObject_GetAttr(entry, s_admitted_since) : Py_NewRef(Py_None);
-        if (admitted == NULL) goto row_fail;
+        PyObject *admitted = entry ? slot_get(&esl, entry, E_ADMITTED_SINCE) : Py_NewRef(Py_None);
+        PyObject *waited = NULL;
+        if (admitted == NULL) {
+            Py_XDECREF(entry);
+            goto done;
+        }
         if (admitted != Py_None) {
             int later = PyObject_RichCompareBool(admitted, slot_start, Py_GT);
-            if (later < 0) goto row_fail;
-            group = PyLong_FromLong(later ? 0 : 2);
+            if (later < 0) {
+                Py_DECREF(admitted);
+                Py_XDECREF(entry);
+                goto done;
+            }
+            groups[i] = later ? 0 : 2;
+            waited = Py_NewRef(epoch);
         }
         else {
-            group = PyLong_FromLong(1);
-            PyObject *since = entry ? PyObject_GetAttr(entry, s_paused_since) : Py_NewRef(Py_None);
-            if (since == NULL) goto row_fail;
-            Py_SETREF(waited, since != Py_None ? since : Py_NewRef(now));
-            if (since == Py_None) Py_DECREF(since);
+            groups[i] = 1;
+            PyObject *since = entry ? slot_get(&esl, entry, E_PAUSED_SINCE) : Py_NewRef(Py_None);
+            if (since == NULL) {
+                Py_DECREF(admitted);
+                Py_XDECREF(entry);
+                goto done;
+            }
+            if (since == Py_None) {
+                Py_DECREF(since);
+                waited = Py_NewRef(now);
+            }
+            else {
+                waited = since;
+            }
         }
-        if (group == NULL) goto row_fail;
-        PyObject *demand = PyObject_GetItem(demands, key);
-        if (demand == NULL) goto row_fail;
-        PyObject *energy = PyObject_GetAttr(demand, s_energy_wh);
-        PyObject *start = energy ? PyObject_GetAttr(demand, s_session_start) : NULL;
-        Py_DECREF(demand);
-        PyObject *neg = start ? PyNumber_Negative(PyList_GET_ITEM(priority, flow_of[i])) : NULL;
-        PyObject *index = neg ? PyLong_FromSsize_t(i) : NULL;
-        PyObject *row = index ? PyTuple_Pack(7, neg, group, waited, energy,
-                                             start == Py_None ? epoch : start, key, index)
-                              : NULL;
-        Py_XDECREF(energy);
-        Py_XDECREF(start);
-        Py_XDECREF(neg);
-        Py_XDECREF(index);
-        Py_DECREF(group);
-        Py_DECREF(waited);
         Py_DECREF(admitted);
         Py_XDECREF(entry);
-        if (row == NULL) goto done;
-        PyList_SET_ITEM(rows, i, row);
-        continue;
-    row_fail:
-        Py_XDECREF(group);
-        Py_DECREF(waited);
-        Py_XDECREF(admitted);
-        Py_XDECREF(entry);
+        held[3 * i] = waited;
+        PyObject *demand = PyObject_GetItem(demands, key);
+        if (demand == NULL) goto done;
+        held[3 * i + 1] = slot_get(&csl, demand, C_ENERGY_WH);
+        PyObject *start = held[3 * i + 1] ? slot_get(&csl, demand, C_SESSION_START) : NULL;
+        Py_DECREF(demand);
+        if (start == NULL) goto done;
+        if (start == Py_None) Py_SETREF(start, Py_NewRef(epoch));
+        held[3 * i + 2] = start;
+        if (all_fast) {
+            all_fast = fast_row(&fast[i], PyList_GET_ITEM(priority, flow_of[i]), groups[i],
+                                waited, held[3 * i + 1], start, &tzinfo);
+            fast[i].key = key;
+            fast[i].index = i;
+        }
+    }
+    if (all_fast) {
+        sort_failed = 0;
+        qsort(fast, (size_t)n, sizeof(AdmitRow), admit_row_cmp);
+        if (sort_failed) goto done;
+        result = PyList_New(n);
+        if (result == NULL) goto done;
+        for (Py_ssize_t k = 0; k < n; k++) {
+            PyObject *index = PyLong_FromSsize_t(fast[k].index);
+            if (index == NULL) {
+                Py_CLEAR(result);
+                goto done;
+            }
+            PyList_SET_ITEM(result, k, index);
+        }
         goto done;
     }
-    /* The keys are unique (the connector key is in each), so the index
-     * appended to break no ties gives the order sorted() gives. */
-    int fast = sort_rows_fast(rows);
-    if (fast < 0) goto done;
-    if (!fast && PyList_Sort(rows) < 0) goto done;
+    /* The general case: the same key tuples, sorted by list.sort. The keys
+     * are unique (the connector key is in each), so the index appended
+     * breaks no ties: the order is the one sorted() gives. */
+    rows = PyList_New(n);
+    if (rows == NULL) goto done;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *neg = PyNumber_Negative(PyList_GET_ITEM(priority, flow_of[i]));
+        PyObject *group = neg ? PyLong_FromLong(groups[i]) : NULL;
+        PyObject *index = group ? PyLong_FromSsize_t(i) : NULL;
+        PyObject *row = index ? PyTuple_Pack(7, neg, group, held[3 * i], held[3 * i + 1],
+                                             held[3 * i + 2], PyList_GET_ITEM(keys, i), index)
+                              : NULL;
+        Py_XDECREF(neg);
+        Py_XDECREF(group);
+        Py_XDECREF(index);
+        if (row == NULL) goto done;
+        PyList_SET_ITEM(rows, i, row);
+    }
+    if (PyList_Sort(rows) < 0) goto done;
     result = PyList_New(n);
     if (result == NULL) goto done;
     for (Py_ssize_t i = 0; i < n; i++)
         PyList_SET_ITEM(result, i, Py_NewRef(PyTuple_GET_ITEM(PyList_GET_ITEM(rows, i), 6)));
 done:
     Py_XDECREF(rows);
+    if (held != NULL)
+        for (Py_ssize_t i = 0; i < 3 * n; i++) Py_XDECREF(held[i]);
+    PyMem_Free(held);
+    PyMem_Free(groups);
+    PyMem_Free(fast);
     PyMem_Free(flow_of);
     return result;
 }
@@ -2946,6 +2978,10 @@ intern_names(void)
                              "phases"};
     for (int k = 0; k < 6; k++)
         if ((limit_fields[k] = PyUnicode_InternFromString(fields[k])) == NULL) return -1;
+    entry_names[0] = s_admitted_since;
+    entry_names[1] = s_paused_since;
+    cand_names[0] = s_energy_wh;
+    cand_names[1] = s_session_start;
     if ((one_obj = PyLong_FromLong(1)) == NULL) return -1;
     if ((zero_float = PyFloat_FromDouble(0.0)) == NULL) return -1;
     return 0;
