@@ -1020,11 +1020,18 @@ typedef struct {
     Py_hash_t hash;
 } FlowKey;
 
+/* Flow keys by id (dense, in flow order) and an open-addressing index of
+ * (hash, id) slots: probing touches 16 bytes a slot, growing copies no keys. */
+typedef struct {
+    uint64_t hash;
+    Py_ssize_t fid; /* -1: empty */
+} FlowSlot;
+
 typedef struct {
     FlowKey *keys;
-    Py_ssize_t *fids;
+    Py_ssize_t len, cap;
+    FlowSlot *slots;
     size_t mask;
-    Py_ssize_t len;
 } FlowMap;
 
 static inline uint64_t
@@ -1043,53 +1050,44 @@ dbits(double d)
 }
 
 static int
-flowmap_init(FlowMap *m, Py_ssize_t n)
+flowmap_slots(FlowMap *m, size_t size)
 {
-    size_t size = 64;
-    while (size < (size_t)n * 2) size <<= 1;
-    m->keys = PyMem_Malloc(size * sizeof(FlowKey));
-    m->fids = PyMem_Malloc(size * sizeof(Py_ssize_t));
-    if (m->keys == NULL || m->fids == NULL) {
+    FlowSlot *slots = PyMem_Malloc(size * sizeof(FlowSlot));
+    if (slots == NULL) {
         PyErr_NoMemory();
         return -1;
     }
-    for (size_t i = 0; i < size; i++) m->fids[i] = -1;
+    for (size_t i = 0; i < size; i++) slots[i].fid = -1;
+    for (Py_ssize_t f = 0; f < m->len; f++) { /* rehash from the stored hashes */
+        size_t j = (size_t)m->keys[f].hash & (size - 1);
+        while (slots[j].fid >= 0) j = (j + 1) & (size - 1);
+        slots[j].hash = (uint64_t)m->keys[f].hash;
+        slots[j].fid = f;
+    }
+    PyMem_Free(m->slots);
+    m->slots = slots;
     m->mask = size - 1;
-    m->len = 0;
     return 0;
 }
 
 static int
-flowmap_grow(FlowMap *m)
+flowmap_init(FlowMap *m, Py_ssize_t n)
 {
-    size_t old_size = m->mask + 1, size = old_size * 2;
-    FlowKey *keys = PyMem_Malloc(size * sizeof(FlowKey));
-    Py_ssize_t *fids = PyMem_Malloc(size * sizeof(Py_ssize_t));
-    if (keys == NULL || fids == NULL) {
-        PyMem_Free(keys);
-        PyMem_Free(fids);
+    size_t size = 64;
+    while (size < (size_t)n * 2) size <<= 1;
+    m->len = 0;
+    m->cap = n > 16 ? n : 16;
+    m->keys = PyMem_Malloc((size_t)m->cap * sizeof(FlowKey));
+    if (m->keys == NULL) {
         PyErr_NoMemory();
         return -1;
     }
-    for (size_t i = 0; i < size; i++) fids[i] = -1;
-    for (size_t i = 0; i < old_size; i++) {
-        if (m->fids[i] < 0) continue;
-        size_t j = (size_t)m->keys[i].hash & (size - 1);
-        while (fids[j] >= 0) j = (j + 1) & (size - 1);
-        keys[j] = m->keys[i];
-        fids[j] = m->fids[i];
-    }
-    PyMem_Free(m->keys);
-    PyMem_Free(m->fids);
-    m->keys = keys;
-    m->fids = fids;
-    m->mask = size - 1;
-    return 0;
+    return flowmap_slots(m, size);
 }
 
-/* The flow id of ``k``, or -1 after inserting it with id ``new_fid``. */
+/* The flow id of ``k``; a new key gets id ``len`` (-1 on memory error). */
 static Py_ssize_t
-flowmap_get_or_add(FlowMap *m, FlowKey *k, Py_ssize_t new_fid)
+flowmap_get_or_add(FlowMap *m, FlowKey *k, int *added)
 {
     uint64_t h = 1469598103934665603ULL;
     h = mix(h, (uint64_t)k->path);
@@ -1099,20 +1097,36 @@ flowmap_get_or_add(FlowMap *m, FlowKey *k, Py_ssize_t new_fid)
     h = mix(h, dbits(k->upper));
     h = mix(h, (uint64_t)(uintptr_t)k->reason);
     h = mix(h, (uint64_t)k->prio);
-    k->hash = (Py_hash_t)fmix64(h);
-    size_t i = (size_t)k->hash & m->mask;
-    while (m->fids[i] >= 0) {
-        FlowKey *o = &m->keys[i];
-        if (o->hash == k->hash && o->path == k->path && o->circuit == k->circuit
-            && o->weight == k->weight && o->floor == k->floor && o->upper == k->upper
-            && o->reason == k->reason && o->prio == k->prio)
-            return m->fids[i];
+    h = fmix64(h);
+    k->hash = (Py_hash_t)h;
+    *added = 0;
+    size_t i = (size_t)h & m->mask;
+    while (m->slots[i].fid >= 0) {
+        if (m->slots[i].hash == h) {
+            FlowKey *o = &m->keys[m->slots[i].fid];
+            if (o->path == k->path && o->circuit == k->circuit && o->weight == k->weight
+                && o->floor == k->floor && o->upper == k->upper && o->reason == k->reason
+                && o->prio == k->prio)
+                return m->slots[i].fid;
+        }
         i = (i + 1) & m->mask;
     }
-    m->keys[i] = *k;
-    m->fids[i] = new_fid;
-    m->len++;
-    return -1;
+    if (m->len == m->cap) {
+        FlowKey *keys = PyMem_Realloc(m->keys, (size_t)m->cap * 2 * sizeof(FlowKey));
+        if (keys == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        m->keys = keys;
+        m->cap *= 2;
+    }
+    Py_ssize_t fid = m->len++;
+    m->keys[fid] = *k;
+    m->slots[i].hash = h;
+    m->slots[i].fid = fid;
+    *added = 1;
+    if ((size_t)m->len * 2 > m->mask && flowmap_slots(m, (m->mask + 1) * 2) < 0) return -1;
+    return fid;
 }
 
 static int
@@ -1161,7 +1175,7 @@ classify(PyObject *self, PyObject *args)
     PyObject *counts = NULL, *keys = NULL, *flow_of = NULL;
     PyObject *cols[7] = {NULL, NULL, NULL, NULL, NULL, NULL, NULL};
     PyObject *result = NULL;
-    FlowMap fmap = {NULL, NULL, 0, 0};
+    FlowMap fmap = {NULL, 0, 0, NULL, 0};
     Slots dsl = {NULL, 0, 8, demand_names, {0}};
     Slots lsl = {NULL, 0, 4, limit_names, {0}};
     Builder bld;
@@ -1223,7 +1237,7 @@ classify(PyObject *self, PyObject *args)
     int has_states = PyObject_IsTrue(states);
     int has_stale = PyObject_IsTrue(stale_panels);
     if (has_states < 0 || has_stale < 0) goto done;
-    if (flowmap_init(&fmap, 256) < 0) goto done;
+    if (flowmap_init(&fmap, 1024) < 0) goto done;
 
     Py_ssize_t n_rows = PyTuple_GET_SIZE(rows);
     for (Py_ssize_t ri = 0; ri < n_rows; ri++) {
@@ -1493,10 +1507,11 @@ classify(PyObject *self, PyObject *args)
                     Py_XDECREF(held_reason);
                     goto demand_fail;
                 }
-                Py_ssize_t fid = flowmap_get_or_add(&fmap, &fk, n_flows);
-                int rc = 0;
-                if (fid < 0) { /* a new flow: its key becomes the columns' row */
-                    fid = n_flows++;
+                int added, rc = 0;
+                Py_ssize_t fid = flowmap_get_or_add(&fmap, &fk, &added);
+                if (fid < 0) rc = -1;
+                else if (added) { /* a new flow: its key becomes the columns' row */
+                    n_flows++; /* fid == n_flows - 1: the map numbers in order */
                     if (n_flows > fcap) {
                         Py_ssize_t size = fcap ? fcap * 2 : 256;
                         Py_ssize_t *grown = PyMem_Realloc(fcount, (size_t)size * sizeof(Py_ssize_t));
@@ -1521,8 +1536,6 @@ classify(PyObject *self, PyObject *args)
                             || PyList_Append(cols[6], p_obj) < 0)
                             rc = -1;
                     }
-                    if (rc == 0 && (size_t)fmap.len * 2 > fmap.mask && flowmap_grow(&fmap) < 0)
-                        rc = -1;
                 }
                 Py_DECREF(weight);
                 Py_DECREF(priority);
@@ -1591,7 +1604,7 @@ done:
     Py_XDECREF(bld.charger_cap);
     Py_XDECREF(bld.circuit_phases);
     PyMem_Free(fmap.keys);
-    PyMem_Free(fmap.fids);
+    PyMem_Free(fmap.slots);
     PyMem_Free(fcount);
     for (Py_ssize_t f = 0; f < n_flows; f++) Py_DECREF(fid_obj[f]);
     PyMem_Free(fid_obj);
