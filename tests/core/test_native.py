@@ -319,3 +319,54 @@ def test_a_module_older_than_its_source_is_stale(tmp_path: Path) -> None:
     assert not native._is_stale(module)
     os.utime(source, (3_000, 3_000))
     assert native._is_stale(module)
+
+
+def test_no_references_leak_over_many_cycles() -> None:
+    """Reasons, phases and keys end with the references they started with.
+
+    Every tuple, limit, dict and list the compiled loops make holds some of
+    these; one leaked per cycle would show as a growing reference count.
+    """
+    rng = random.Random(11)
+    tree = big_tree(300, rng, 0.25)
+    plan, energy = SitePlan.build(tree), EnergySettings()
+    offline = offline_allocations(tree, energy)
+    keys = [(c.id, k.id) for c in tree.chargers.values() for k in c.connectors]
+    demands = {key: varied_demand(key, rng, mixed_zones=True) for key in keys}
+    states = {
+        cid: ChargerState(cid, online=False, controllable=i % 2 == 0)
+        for i, cid in enumerate(list(tree.chargers)[:12])
+    }
+    probes = [*Reason, *Phase, *keys[:40], *(row[9] for row in plan.rows[:40])]
+    previous = None
+
+    def run(cycles: range) -> None:
+        nonlocal previous
+        for cycle in cycles:
+            i = cycle % 40  # the inputs repeat every 40 cycles
+            now = T0 + timedelta(minutes=7 * i)
+            sampled = now if i % 3 else T0  # every third cycle: stale feeders
+            previous = allocate(
+                Snapshot(
+                    tree,
+                    energy,
+                    now,
+                    demands,
+                    chargers=states,
+                    measurements=meter_samples(tree, sampled, random.Random(i)),
+                    offline_allocations=offline,
+                    previous=previous,
+                    plan=plan,
+                )
+            )
+
+    # Compared at the same point of the input cycle (the previous allocation
+    # holds references too), once the rotation state has settled.
+    with native.use_native(True):
+        run(range(80))
+        gc.collect()
+        before = [sys.getrefcount(p) for p in probes]
+        run(range(80, 200))
+        gc.collect()
+        after = [sys.getrefcount(p) for p in probes]
+    assert after == before
