@@ -591,6 +591,16 @@ done:
     return rc;
 }
 
+/* ``dict[key] = value``, taking over the new reference ``value`` (NULL: -1). */
+static int
+dict_put(PyObject *dict, PyObject *key, PyObject *value)
+{
+    if (value == NULL) return -1;
+    int rc = PyDict_SetItem(dict, key, value);
+    Py_DECREF(value);
+    return rc;
+}
+
 /* Store ``value`` (a new reference) at ``list[i]``; -1 if value is NULL. */
 static int
 list_put(PyObject *list, Py_ssize_t i, PyObject *value)
@@ -1554,9 +1564,7 @@ classify(PyObject *self, PyObject *args)
             PyObject *old = limit_or_old(&lsl, before, key, zero_float, reason, Py_None,
                                          phases, new_limit);
             if (old == NULL) goto row_fail;
-            int rc = PyDict_SetItem(fixed, key, old);
-            Py_DECREF(old);
-            if (rc < 0) goto row_fail;
+            if (dict_put(fixed, key, old) < 0) goto row_fail;
             continue;
         demand_fail:
             Py_DECREF(demand);
@@ -1652,6 +1660,51 @@ list_indices(PyObject *list, Py_ssize_t bound, const char *name)
         out[i] = v;
     }
     return out;
+}
+
+/* out[r] += sign × by_path[k] for each resource r of every path k with a
+ * total (sign -1 subtracts: negating a double is exact); 0, or -1 with an
+ * exception for a path that is not a tuple of resources below ``n_out``. */
+static int
+add_path_totals(PyObject *paths, const double *by_path, double *out, Py_ssize_t n_out,
+                double sign)
+{
+    for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(paths); k++) {
+        if (!by_path[k]) continue;
+        PyObject *path = PyTuple_GET_ITEM(paths, k);
+        if (!PyTuple_Check(path)) {
+            PyErr_SetString(PyExc_TypeError, "a path must be a tuple");
+            return -1;
+        }
+        double amount = sign * by_path[k];
+        for (Py_ssize_t q = 0; q < PyTuple_GET_SIZE(path); q++) {
+            Py_ssize_t r = PyLong_AsSsize_t(PyTuple_GET_ITEM(path, q));
+            if (r == -1 && PyErr_Occurred()) return -1;
+            if (r < 0 || r >= n_out) {
+                PyErr_Format(PyExc_IndexError, "path resource %zd out of range", r);
+                return -1;
+            }
+            out[r] += amount;
+        }
+    }
+    return 0;
+}
+
+/* A new list of floats from ``n`` doubles. */
+static PyObject *
+list_from_doubles(const double *values, Py_ssize_t n)
+{
+    PyObject *list = PyList_New(n);
+    if (list == NULL) return NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *v = PyFloat_FromDouble(values[i]);
+        if (v == NULL) {
+            Py_DECREF(list);
+            return NULL;
+        }
+        PyList_SET_ITEM(list, i, v);
+    }
+    return list;
 }
 
 PyDoc_STRVAR(flow_resources_doc,
@@ -1752,23 +1805,7 @@ flow_resources(PyObject *self, PyObject *args)
         goto done;
     }
     for (Py_ssize_t f = 0; f < n; f++) by_path[path_ids[f]] += uppers[f] * counts[f];
-    for (Py_ssize_t k = 0; k < n_paths; k++) {
-        if (!by_path[k]) continue;
-        PyObject *path = PyTuple_GET_ITEM(paths, k);
-        if (!PyTuple_Check(path)) {
-            PyErr_SetString(PyExc_TypeError, "a path must be a tuple");
-            goto done;
-        }
-        for (Py_ssize_t q = 0; q < PyTuple_GET_SIZE(path); q++) {
-            Py_ssize_t r = PyLong_AsSsize_t(PyTuple_GET_ITEM(path, q));
-            if (r == -1 && PyErr_Occurred()) goto done;
-            if (r < 0 || r >= n_panel) {
-                PyErr_Format(PyExc_IndexError, "path resource %zd out of range", r);
-                goto done;
-            }
-            need[r] += by_path[k];
-        }
-    }
+    if (add_path_totals(paths, by_path, need, n_panel, 1.0) < 0) goto done;
     for (Py_ssize_t r = 0; r < n_panel; r++) hot[r] = need[r] > room[r] - EPS;
     pruned = PyList_New(n_paths);
     same = PyDict_New();
@@ -1910,29 +1947,8 @@ room_after_floors(PyObject *self, PyObject *args)
             room[r] -= amount;
         }
     }
-    for (Py_ssize_t k = 0; k < n_paths; k++) {
-        if (!by_path[k]) continue;
-        PyObject *path = PyTuple_GET_ITEM(paths, k);
-        for (Py_ssize_t q = 0; q < PyTuple_GET_SIZE(path); q++) {
-            Py_ssize_t r = PyLong_AsSsize_t(PyTuple_GET_ITEM(path, q));
-            if (r == -1 && PyErr_Occurred()) goto done;
-            if (r < 0 || r >= n_res) {
-                PyErr_Format(PyExc_IndexError, "path resource %zd out of range", r);
-                goto done;
-            }
-            room[r] -= by_path[k];
-        }
-    }
-    result = PyList_New(n_res);
-    if (result == NULL) goto done;
-    for (Py_ssize_t r = 0; r < n_res; r++) {
-        PyObject *v = PyFloat_FromDouble(room[r]);
-        if (v == NULL) {
-            Py_CLEAR(result);
-            goto done;
-        }
-        PyList_SET_ITEM(result, r, v);
-    }
+    if (add_path_totals(paths, by_path, room, n_res, -1.0) < 0) goto done;
+    result = list_from_doubles(room, n_res);
 
 done:
     PyMem_Free(path_ids);
@@ -2262,9 +2278,7 @@ connector_limits(PyObject *self, PyObject *args)
         PyObject *old = limit_or_old(&lsl, before, key, limit, reason, panel_id, phases,
                                      new_limit);
         if (old == NULL) goto done;
-        int rc = PyDict_SetItem(limits, key, old);
-        Py_DECREF(old);
-        if (rc < 0) goto done;
+        if (dict_put(limits, key, old) < 0) goto done;
     }
     result = Py_NewRef(Py_None);
 done:
@@ -2314,33 +2328,8 @@ panel_sums(PyObject *self, PyObject *args)
         if (limit == -1.0 && PyErr_Occurred()) goto done;
         by_path[path_ids[f]] += limit * counts[f];
     }
-    for (Py_ssize_t k = 0; k < n_paths; k++) {
-        if (!by_path[k]) continue;
-        PyObject *path = PyTuple_GET_ITEM(paths, k);
-        if (!PyTuple_Check(path)) {
-            PyErr_SetString(PyExc_TypeError, "a path must be a tuple");
-            goto done;
-        }
-        for (Py_ssize_t q = 0; q < PyTuple_GET_SIZE(path); q++) {
-            Py_ssize_t r = PyLong_AsSsize_t(PyTuple_GET_ITEM(path, q));
-            if (r == -1 && PyErr_Occurred()) goto done;
-            if (r < 0 || r >= n_panel) {
-                PyErr_Format(PyExc_IndexError, "path resource %zd out of range", r);
-                goto done;
-            }
-            allocated[r] += by_path[k];
-        }
-    }
-    result = PyList_New(n_panel);
-    if (result == NULL) goto done;
-    for (Py_ssize_t r = 0; r < n_panel; r++) {
-        PyObject *v = PyFloat_FromDouble(allocated[r]);
-        if (v == NULL) {
-            Py_CLEAR(result);
-            goto done;
-        }
-        PyList_SET_ITEM(result, r, v);
-    }
+    if (add_path_totals(paths, by_path, allocated, n_panel, 1.0) < 0) goto done;
+    result = list_from_doubles(allocated, n_panel);
 done:
     PyMem_Free(path_ids);
     PyMem_Free(counts);
@@ -2394,9 +2383,7 @@ rounded_by_phase(PyObject *by_phase, PyObject *values)
         if (v == -1.0 && PyErr_Occurred()) goto fail;
         PyObject *rounded = round3(v);
         if (rounded == NULL) goto fail;
-        int rc = PyDict_SetItem(out, ph, rounded);
-        Py_DECREF(rounded);
-        if (rc < 0) goto fail;
+        if (dict_put(out, ph, rounded) < 0) goto fail;
     }
     return out;
 fail:
@@ -2488,9 +2475,7 @@ panel_figures(PyObject *self, PyObject *args)
         Py_XDECREF(alloc_d);
         Py_XDECREF(res_d);
         if (panel == NULL) goto fail;
-        int rc = PyDict_SetItem(result, pid, panel);
-        Py_DECREF(panel);
-        if (rc < 0) goto fail;
+        if (dict_put(result, pid, panel) < 0) goto fail;
     }
     return result;
 fail:
