@@ -6,7 +6,11 @@
  * compares the two on random inputs). The Python versions stay the
  * specification and the fallback where no C compiler was available.
  *
- * No I/O, no global state: pure functions over Python lists and tuples.
+ * No I/O. The only module state is interned names, the ConnectorLimit class
+ * checked for direct construction, and a flag the admission sort's comparator
+ * sets on error (every call runs holding the GIL). Frozen value objects are
+ * read through their slots when their class passes the checks in
+ * slots_learn(); any other object through getattr.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -1735,6 +1739,10 @@ flow_resources(PyObject *self, PyObject *args)
     PyObject *phases = NULL, *circuits = NULL, *resources = NULL, *pruned = NULL;
     PyObject *same = NULL, *result = NULL;
 
+    if (PyTuple_GET_SIZE(path_phases) != n_paths) {
+        PyErr_SetString(PyExc_ValueError, "path_phases: one per path");
+        goto done;
+    }
     path_ids = list_indices(path_ids_o, n_paths, "path_ids");
     if (path_ids == NULL) goto done;
     Py_ssize_t n = PyList_GET_SIZE(path_ids_o);
