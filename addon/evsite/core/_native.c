@@ -2206,6 +2206,26 @@ done:
     return result;
 }
 
+/* ``dict.get(j)`` for every j in [0, n) as one array of borrowed values (NULL:
+ * absent), when every key of ``dict`` is an exact int: 1. Returns 0 (look up
+ * each j instead) for a dict with other keys, or an object that is no dict. */
+static int
+values_by_index(PyObject *dict, Py_ssize_t n, PyObject **out)
+{
+    if (!PyDict_CheckExact(dict)) return 0;
+    for (Py_ssize_t j = 0; j < n; j++) out[j] = NULL;
+    Py_ssize_t pos = 0;
+    PyObject *key, *value;
+    while (PyDict_Next(dict, &pos, &key, &value)) {
+        if (!PyLong_CheckExact(key)) return 0;
+        int overflow;
+        long long j = PyLong_AsLongLongAndOverflow(key, &overflow);
+        if (overflow || j < 0 || j >= n) continue; /* no index asks for it */
+        out[j] = value;
+    }
+    return 1;
+}
+
 PyDoc_STRVAR(connector_limits_doc,
 "connector_limits(keys, per_flow, flow_of, before, limits, new_limit, blocked,\n"
 "                 initial_room, floors, phases, res_reason, min_current_rotation)\n"
@@ -2232,6 +2252,7 @@ connector_limits(PyObject *self, PyObject *args)
     Py_ssize_t *fids = list_indices(flow_of, n_flows, "flow_of");
     if (fids == NULL) return NULL;
     PyObject *result = NULL;
+    PyObject **refused_at = NULL;
     if (PyList_GET_SIZE(flow_of) != n || PyList_GET_SIZE(floors_o) != n_flows
         || PyList_GET_SIZE(flow_phases) != n_flows) {
         PyErr_SetString(PyExc_ValueError, "flow_of: one per connector; floors, phases per flow");
@@ -2239,6 +2260,17 @@ connector_limits(PyObject *self, PyObject *args)
     }
     int any_blocked = PyDict_GET_SIZE(blocked) > 0;
     Slots lsl = {NULL, 0, 4, limit_names, {0}};
+    if (any_blocked) { /* blocked[j] for every j, when one array does */
+        refused_at = PyMem_Malloc((size_t)(n ? n : 1) * sizeof(PyObject *));
+        if (refused_at == NULL) {
+            PyErr_NoMemory();
+            goto done;
+        }
+        if (!values_by_index(blocked, n, refused_at)) {
+            PyMem_Free(refused_at);
+            refused_at = NULL;
+        }
+    }
     for (Py_ssize_t j = 0; j < n; j++) {
         PyObject *key = PyList_GET_ITEM(keys, j);
         PyObject *out = PyList_GET_ITEM(per_flow, fids[j]);
@@ -2250,11 +2282,17 @@ connector_limits(PyObject *self, PyObject *args)
         PyObject *limit = PyTuple_GET_ITEM(out, 0), *reason = PyTuple_GET_ITEM(out, 1);
         PyObject *panel_id = PyTuple_GET_ITEM(out, 2), *phases = PyTuple_GET_ITEM(out, 3);
         if (any_blocked) { /* allocator._refused */
-            PyObject *jo = PyLong_FromSsize_t(j);
-            if (jo == NULL) goto done;
-            PyObject *r_o = PyDict_GetItemWithError(blocked, jo);
-            Py_DECREF(jo);
-            if (r_o == NULL && PyErr_Occurred()) goto done;
+            PyObject *r_o;
+            if (refused_at != NULL) {
+                r_o = refused_at[j];
+            }
+            else {
+                PyObject *jo = PyLong_FromSsize_t(j);
+                if (jo == NULL) goto done;
+                r_o = PyDict_GetItemWithError(blocked, jo);
+                Py_DECREF(jo);
+                if (r_o == NULL && PyErr_Occurred()) goto done;
+            }
             if (r_o != NULL) {
                 Py_ssize_t r = PyLong_AsSsize_t(r_o);
                 if (r == -1 && PyErr_Occurred()) goto done;
@@ -2290,6 +2328,7 @@ connector_limits(PyObject *self, PyObject *args)
     }
     result = Py_NewRef(Py_None);
 done:
+    PyMem_Free(refused_at);
     PyMem_Free(fids);
     return result;
 }
@@ -2507,12 +2546,28 @@ rotation_entries(PyObject *self, PyObject *args)
         return NULL;
     int any_paused = PyObject_IsTrue(paused);
     if (any_paused < 0) return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(keys);
+    PyObject **waiting_at = NULL; /* paused[j] for every j, when one array does */
+    if (any_paused) {
+        waiting_at = PyMem_Malloc((size_t)(n ? n : 1) * sizeof(PyObject *));
+        if (waiting_at == NULL) return PyErr_NoMemory();
+        if (!values_by_index(paused, n, waiting_at)) {
+            PyMem_Free(waiting_at);
+            waiting_at = NULL;
+        }
+    }
     PyObject *result = PyDict_New();
-    if (result == NULL) return NULL;
-    for (Py_ssize_t j = 0; j < PyList_GET_SIZE(keys); j++) {
+    if (result == NULL) {
+        PyMem_Free(waiting_at);
+        return NULL;
+    }
+    for (Py_ssize_t j = 0; j < n; j++) {
         PyObject *key = PyList_GET_ITEM(keys, j);
         int waits = 0;
-        if (any_paused) {
+        if (waiting_at != NULL) {
+            waits = waiting_at[j] != NULL;
+        }
+        else if (any_paused) {
             PyObject *jo = PyLong_FromSsize_t(j);
             waits = jo ? PySequence_Contains(paused, jo) : -1;
             Py_XDECREF(jo);
@@ -2533,8 +2588,10 @@ rotation_entries(PyObject *self, PyObject *args)
         Py_XDECREF(old);
         if (rc < 0) goto fail;
     }
+    PyMem_Free(waiting_at);
     return result;
 fail:
+    PyMem_Free(waiting_at);
     Py_DECREF(result);
     return NULL;
 }
