@@ -23,6 +23,10 @@ One pass over the whole tree, per phase:
 Connectors the engine cannot tell apart are carried as one merged flow with
 a count (:mod:`evsite.core.flowbuild`); they get equal limits by symmetry.
 
+The per-connector and per-flow loops of every step also exist compiled
+(:mod:`evsite.core.native`), bit-identical to the Python ones here, which
+stay the specification; each dispatches on ``native.NATIVE``.
+
 Invariant (property-tested): per panel phase, Σ limits beneath + reserved ≤
 available, unless the reservations alone exceed it (then every controlled
 connector beneath gets 0 A). Complexity: O(N) to classify and label N
@@ -121,7 +125,7 @@ def _admit(
     # are checked and taken here; the room left is summed per flow after.
     energy, now = build.snap.energy, build.snap.now
     compiled = native.NATIVE
-    if compiled is not None:  # the same order in C, bit-identical (native.py)
+    if compiled is not None:  # the same order and admission in C (native.py)
         order: list[int] = compiled.admission_order(
             flows.keys,
             flows.flow_of,
@@ -132,20 +136,18 @@ def _admit(
             now,
             EPOCH,
         )
-    else:
-        demands = [build.snap.demands[key] for key in flows.keys]
-        cands = Candidates(
-            keys=flows.keys,
-            priority=[flows.priority[f] for f in flows.flow_of],
-            energy_wh=[d.energy_wh for d in demands],
-            session_start=[d.session_start for d in demands],
-        )
-        order = admission_order(cands, rotation, now, energy.rotation_minutes)
-    if compiled is not None:  # the same admission in C, bit-identical (native.py)
         counts, blocked = compiled.admit_connectors(
             order, flows.flow_of, flows.resources, room, flows.floors, initial_room
         )
         return counts, blocked, _room_after_floors(build, initial_room, counts)
+    demands = [build.snap.demands[key] for key in flows.keys]
+    cands = Candidates(
+        keys=flows.keys,
+        priority=[flows.priority[f] for f in flows.flow_of],
+        energy_wh=[d.energy_wh for d in demands],
+        session_start=[d.session_start for d in demands],
+    )
+    order = admission_order(cands, rotation, now, energy.rotation_minutes)
     by_res: dict[int, tuple[int, ...]] = {}
     checked = []  # per flow: its tight resources, in path order
     for res in flows.resources:
@@ -390,29 +392,25 @@ def _panels(
 ) -> dict[str, PanelAllocation]:
     """Per-panel, per-phase capacity, available, allocated, reserved and measured."""
     all_paths = build.plan.paths
+    index, plain, reserved = build.plan.index, build.plan.plain, build.reserved
     compiled = native.NATIVE
-    if compiled is not None:  # the same sums in C, bit-identical (native.py)
+    if compiled is not None:  # the same sums and loop in C (native.py)
         allocated = compiled.panel_sums(
             build.flows.path_ids, per_flow, counts, all_paths, build.n_panel_res
         )
-    else:
-        allocated = [0.0] * build.n_panel_res
-        # Sum per distinct path first: many connectors share a path.
-        by_path = [0.0] * len(all_paths)
-        for path_id, out, count in zip(
-            build.flows.path_ids, per_flow, counts, strict=True
-        ):
-            by_path[path_id] += out[0] * count  # an unused flow has a count of 0
-        for path_id, amps in enumerate(by_path):
-            if amps:
-                for r in all_paths[path_id]:
-                    allocated[r] += amps
-    index, plain, reserved = build.plan.index, build.plan.plain, build.reserved
-    if compiled is not None:  # the same loop in C, bit-identical (native.py)
         figures: dict[str, PanelAllocation] = compiled.panel_figures(
             build.caps, index, plain, allocated, reserved, new_panel_allocation
         )
         return figures
+    allocated = [0.0] * build.n_panel_res
+    # Sum per distinct path first: many connectors share a path.
+    by_path = [0.0] * len(all_paths)
+    for path_id, out, count in zip(build.flows.path_ids, per_flow, counts, strict=True):
+        by_path[path_id] += out[0] * count  # an unused flow has a count of 0
+    for path_id, amps in enumerate(by_path):
+        if amps:
+            for r in all_paths[path_id]:
+                allocated[r] += amps
     result: dict[str, PanelAllocation] = {}
     for pid, cap in build.caps.items():
         by_phase = index[pid]
