@@ -349,11 +349,16 @@ class FlowBuilder:
         if not f.counts:
             return
         # The index holds the flow keys in flow order (dicts keep insertion order).
-        cols = self._cols or list(zip(*self._index, strict=True))
-        f.path_ids, circuits, f.weights, f.floors, f.uppers = (
-            list(c) for c in cols[:5]
-        )
-        f.upper_reason, f.priority = list(cols[5]), list(cols[6])
+        cols = self._cols or tuple(map(list, zip(*self._index, strict=True)))
+        (
+            f.path_ids,
+            circuits,
+            f.weights,
+            f.floors,
+            f.uppers,
+            f.upper_reason,
+            f.priority,
+        ) = cols
         compiled = native.NATIVE
         if compiled is not None:  # the same passes in C, bit-identical (native.py)
             f.phases, f.circuits, f.resources = compiled.flow_resources(
